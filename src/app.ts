@@ -1,0 +1,105 @@
+import type { AddressInfo } from 'node:net';
+import { createYoga } from 'graphql-yoga';
+import type { Config } from './config.ts';
+import { ensureDatabaseExists, redactDatabaseUrl } from './db/database.ts';
+import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
+import { runMigrations } from './db/migrate.ts';
+import { createDatabasePool, type DatabasePool } from './db/pool.ts';
+import type { GraphQLContext } from './graphql/context.ts';
+import { maskError } from './graphql/errors.ts';
+import { schema } from './graphql/schema.ts';
+import { createHttpServer } from './http/server.ts';
+import { failJobsOfDeadWorkers } from './jobs/job-queries.ts';
+import { createJobService } from './jobs/job-service.ts';
+import { logger } from './logger.ts';
+import { type Runner, startRunner } from './runner/runner.ts';
+
+export type App = {
+  /** http://host:port of the running server. */
+  url: string;
+  databaseUrl: string;
+  stop: () => Promise<void>;
+};
+
+/**
+ * Starts everything in the order the promise to clients needs: database, migrations, recovery of jobs
+ * whose process died, then the runner, and only then the HTTP port, so no client ever sees a job reported
+ * running by a process that is gone. Used by main.ts and by the in-process tests.
+ */
+export async function startApp(config: Config): Promise<App> {
+  let embedded: EmbeddedDatabase | null = null;
+  let pool: DatabasePool | null = null;
+  let runner: Runner | null = null;
+  try {
+    if (!config.databaseUrl) {
+      logger.info('DATABASE_URL is not set: starting the embedded PostgreSQL', { dir: config.embeddedPostgresDir });
+      embedded = await startEmbeddedPostgres(config.embeddedPostgresDir, config.embeddedPostgresPort);
+    }
+    const databaseUrl = config.databaseUrl ?? (embedded as EmbeddedDatabase).databaseUrl;
+    logger.info('using database', { database: redactDatabaseUrl(databaseUrl) });
+    await ensureDatabaseExists(databaseUrl);
+    const applied = await runMigrations(databaseUrl);
+    if (applied.length > 0) logger.info('applied migrations', { migrations: applied });
+
+    // Pool: one connection per job slot for finishing and progress writes, plus room for API requests.
+    pool = await createDatabasePool(databaseUrl, Math.max(10, config.workerConcurrency + 5));
+    const recovered = await failJobsOfDeadWorkers(pool);
+    if (recovered.length > 0)
+      logger.warn('failed jobs of processes that are gone as INTERRUPTED', { count: recovered.length, jobIds: recovered.slice(0, 50) });
+
+    if (config.workerConcurrency > 0) {
+      runner = await startRunner({ pool, databaseUrl, concurrency: config.workerConcurrency, pollIntervalMs: config.pollIntervalMs });
+    }
+
+    const jobs = createJobService(pool);
+    const context = (): GraphQLContext => ({ jobs });
+    const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
+      schema,
+      graphqlEndpoint: '/graphql',
+      context,
+      maskedErrors: { maskError: (error, message) => maskError(error, message) },
+      // Yoga reports every client error at its error level; the unexpected ones are logged by maskError.
+      logging: {
+        debug: (...args) => logger.debug('yoga', { args: args.map(String) }),
+        info: (...args) => logger.debug('yoga', { args: args.map(String) }),
+        warn: (...args) => logger.warn('yoga', { args: args.map(String) }),
+        error: (...args) => logger.debug('yoga', { args: args.map(String) }),
+      },
+      landingPage: false,
+    });
+    const server = createHttpServer({ yoga, schema, context });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${host}:${address.port}`;
+    logger.info('listening', { url: `${url}/graphql`, workerConcurrency: config.workerConcurrency });
+
+    let stopped: Promise<void> | null = null;
+    const stop = () => {
+      stopped ??= (async () => {
+        // Shutdown order: stop accepting connections, let the runner finish or interrupt its jobs (it needs
+        // the pool), close the remaining HTTP connections, then the pool, then the embedded database.
+        logger.info('stopping');
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await runner?.stop(config.shutdownGraceMs);
+        server.closeAllConnections();
+        await closed;
+        await yoga.dispose();
+        await pool?.end();
+        await embedded?.stop();
+        logger.info('stopped');
+      })();
+      return stopped;
+    };
+    return { url, databaseUrl, stop };
+  } catch (error) {
+    await runner?.stop(0).catch(() => {});
+    await pool?.end().catch(() => {});
+    await embedded?.stop().catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,68 @@
+import { z } from 'zod';
+
+// One model of the environment, parsed once at startup. Defaults work on a laptop with nothing installed:
+// without DATABASE_URL the service starts an embedded PostgreSQL whose data lives under .data/.
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const envSchema = z.object({
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .optional()
+    .transform((value) => (value === '' ? undefined : value))
+    .refine((value) => value === undefined || /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL'),
+  PORT: integer(0, 65535).default(4000),
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  WORKER_CONCURRENCY: integer(0, 1000).default(4),
+  SHUTDOWN_GRACE_MS: integer(0, 3_600_000).default(10_000),
+  EMBEDDED_POSTGRES_DIR: z.string().trim().min(1).default('.data/postgres'),
+  EMBEDDED_POSTGRES_PORT: integer(1, 65535).default(54329),
+  // How often an idle runner looks for work when no notification woke it. NOTIFY is only a hint.
+  POLL_INTERVAL_MS: integer(10, 600_000).default(2000),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+
+export type Config = {
+  /** Connection string; undefined means: start the embedded PostgreSQL. */
+  databaseUrl: string | undefined;
+  port: number;
+  host: string;
+  workerConcurrency: number;
+  shutdownGraceMs: number;
+  embeddedPostgresDir: string;
+  embeddedPostgresPort: number;
+  pollIntervalMs: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+};
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; a bad value throws a ConfigError whose one-line message names the variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? 'environment');
+    const got = env[name];
+    const shown = name === 'DATABASE_URL' ? '' : ` (got ${JSON.stringify(got)})`;
+    throw new ConfigError(`invalid configuration: ${name} ${issue?.message ?? 'is invalid'}${shown}`);
+  }
+  const e = parsed.data;
+  return {
+    databaseUrl: e.DATABASE_URL,
+    port: e.PORT,
+    host: e.HOST,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    embeddedPostgresDir: e.EMBEDDED_POSTGRES_DIR,
+    embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
+    pollIntervalMs: e.POLL_INTERVAL_MS,
+    logLevel: e.LOG_LEVEL,
+  };
+}

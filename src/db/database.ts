@@ -1,0 +1,42 @@
+import pg from 'pg';
+import { logger } from '../logger.ts';
+
+/** The URL with its password replaced, for logs. */
+export function redactDatabaseUrl(databaseUrl: string): string {
+  try {
+    const url = new URL(databaseUrl);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '(unparsable DATABASE_URL)';
+  }
+}
+
+/**
+ * Creates the database named in the URL when the server is reachable but the database is missing.
+ * Two processes may race here: the loser's CREATE DATABASE fails with duplicate_database, which is fine.
+ */
+export async function ensureDatabaseExists(databaseUrl: string): Promise<void> {
+  const probe = new pg.Client({ connectionString: databaseUrl });
+  try {
+    await probe.connect();
+    return;
+  } catch (error) {
+    if ((error as { code?: string }).code !== '3D000') throw error; // anything but "database does not exist"
+  } finally {
+    await probe.end().catch(() => {});
+  }
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.slice(1));
+  url.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: url.toString() });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    logger.info('created database', { database: name });
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42P04') throw error; // duplicate_database: another process won
+  } finally {
+    await admin.end();
+  }
+}

@@ -1,0 +1,26 @@
+import { createPool, type DatabasePool, type Interceptor, SchemaValidationError } from 'slonik';
+
+// slonik types a result with sql.type(schema) but only checks it when an interceptor asks the schema:
+// this one does, so a row that does not match its zod schema fails loudly instead of flowing on mistyped.
+const resultParserInterceptor: Interceptor = {
+  name: 'result-parser',
+  transformRowAsync: async (queryContext, query, row) => {
+    const parser = queryContext.resultParser;
+    if (!parser) return row;
+    const checked = await parser['~standard'].validate(row);
+    if (checked.issues) throw new SchemaValidationError(query, row, checked.issues);
+    return checked.value as typeof row;
+  },
+};
+
+export type { DatabasePool };
+
+export async function createDatabasePool(databaseUrl: string, maxPoolSize = 10): Promise<DatabasePool> {
+  return createPool(databaseUrl, {
+    interceptors: [resultParserInterceptor],
+    maxPoolSize,
+    // Handlers never hold a connection while they work; a statement that needs longer than this is a bug.
+    statementTimeout: 30_000,
+    captureStackTrace: false,
+  });
+}

@@ -1,0 +1,38 @@
+import { GraphQLError } from 'graphql';
+import { JobqlError } from '../jobs/errors.ts';
+import { logger } from '../logger.ts';
+
+/**
+ * The one place domain errors become GraphQL errors. A JobqlError keeps its message and gets its code in
+ * extensions.code; a GraphQLError raised by graphql-js itself (validation, variable coercion) or by a scalar is
+ * the client's doing and passes through; anything else is unexpected: logged with its cause and masked.
+ */
+export function maskError(error: unknown, message: string): Error {
+  if (error instanceof GraphQLError) {
+    const original = error.originalError;
+    if (original instanceof JobqlError) {
+      return new GraphQLError(original.message, {
+        nodes: error.nodes,
+        path: error.path,
+        extensions: { code: original.code, ...original.details },
+      });
+    }
+    if (!original || original instanceof GraphQLError) {
+      // graphql-js leaves variable coercion errors ("Variable $x got invalid value") without a code.
+      if (error.extensions.code === undefined) {
+        return new GraphQLError(error.message, {
+          nodes: error.nodes,
+          path: error.path,
+          extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
+        });
+      }
+      return error;
+    }
+  }
+  logger.error('unexpected error in a GraphQL operation', { err: error instanceof GraphQLError ? error.originalError : error });
+  return new GraphQLError(message, {
+    nodes: error instanceof GraphQLError ? error.nodes : undefined,
+    path: error instanceof GraphQLError ? error.path : undefined,
+    extensions: { code: 'INTERNAL_SERVER_ERROR' },
+  });
+}

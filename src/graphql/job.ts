@@ -1,0 +1,119 @@
+import { type Job as JobRow, jobStatuses } from '../jobs/job.ts';
+import { builder } from './builder.ts';
+
+const JobStatus = builder.enumType('JobStatus', {
+  description: 'Where a job is in its life. COMPLETED, FAILED and CANCELLED are final.',
+  values: Object.fromEntries(jobStatuses.map((status) => [status.toUpperCase(), { value: status }])) as {
+    [S in (typeof jobStatuses)[number] as Uppercase<S>]: { value: S };
+  },
+});
+
+const JobError = builder.objectRef<{ code: string; message: string }>('JobError').implement({
+  description: 'Why a job failed. INTERRUPTED: the process running it stopped; JOB_FAILED: the handler failed.',
+  fields: (t) => ({
+    code: t.exposeString('code'),
+    message: t.exposeString('message'),
+  }),
+});
+
+export const Job = builder.objectType('Job', {
+  description: 'A unit of background work and, once it has one, its result.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    kind: t.exposeString('kind'),
+    status: t.field({ type: JobStatus, resolve: (job) => job.status }),
+    input: t.expose('input', { type: 'JSON' }),
+    result: t.expose('result', { type: 'JSON', nullable: true, description: 'Set once the job is COMPLETED.' }),
+    error: t.field({
+      type: JobError,
+      nullable: true,
+      description: 'Set once the job is FAILED.',
+      resolve: (job) => (job.errorCode === null ? null : { code: job.errorCode, message: job.error ?? '' }),
+    }),
+    progress: t.exposeFloat('progress', { nullable: true, description: 'Fraction done, 0 to 1, as last reported by the handler.' }),
+    attempt: t.exposeInt('attempt', { description: 'How many times the job has been started.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
+    finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+type PageInfoShape = { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
+type JobEdgeShape = { cursor: string; node: JobRow };
+
+const PageInfo = builder.objectRef<PageInfoShape>('PageInfo').implement({
+  fields: (t) => ({
+    hasNextPage: t.exposeBoolean('hasNextPage'),
+    hasPreviousPage: t.exposeBoolean('hasPreviousPage', { description: 'Always false: the list pages forward only.' }),
+    startCursor: t.exposeString('startCursor', { nullable: true }),
+    endCursor: t.exposeString('endCursor', { nullable: true }),
+  }),
+});
+
+const JobEdge = builder.objectRef<JobEdgeShape>('JobEdge').implement({
+  fields: (t) => ({
+    cursor: t.exposeString('cursor'),
+    node: t.field({ type: Job, resolve: (edge) => edge.node }),
+  }),
+});
+
+const JobConnection = builder.objectRef<{ edges: JobEdgeShape[]; pageInfo: PageInfoShape }>('JobConnection').implement({
+  description: 'A page of jobs, newest first.',
+  fields: (t) => ({
+    edges: t.field({ type: [JobEdge], resolve: (connection) => connection.edges }),
+    pageInfo: t.field({ type: PageInfo, resolve: (connection) => connection.pageInfo }),
+  }),
+});
+
+const CreateJobInput = builder.inputType('CreateJobInput', {
+  fields: (t) => ({
+    kind: t.string({ required: true, description: 'One of the kinds this server knows (echo, sleep, fail, …).' }),
+    input: t.field({ type: 'JSON', required: false, description: "The job's input, checked against the kind's schema. Default {}." }),
+  }),
+});
+
+builder.queryType({
+  fields: (t) => ({
+    job: t.field({
+      type: Job,
+      nullable: true,
+      description: 'The job with this id, or null when there is none.',
+      args: { id: t.arg.id({ required: true }) },
+      resolve: (_root, args, ctx) => ctx.jobs.getJob(String(args.id)),
+    }),
+    jobs: t.field({
+      type: JobConnection,
+      description: 'Jobs, newest first. `first` is 1 to 100 (default 20); `after` is an endCursor from an earlier page.',
+      args: {
+        first: t.arg.int(),
+        after: t.arg.string(),
+        status: t.arg({ type: [JobStatus] }),
+        kind: t.arg.string(),
+      },
+      resolve: async (_root, args, ctx) => {
+        const page = await ctx.jobs.listJobs({ first: args.first, after: args.after, statuses: args.status, kind: args.kind });
+        return {
+          edges: page.jobs.map((job, i) => ({ node: job, cursor: page.cursors[i] as string })),
+          pageInfo: {
+            hasNextPage: page.hasNextPage,
+            hasPreviousPage: false,
+            startCursor: page.cursors[0] ?? null,
+            endCursor: page.cursors.at(-1) ?? null,
+          },
+        };
+      },
+    }),
+  }),
+});
+
+builder.mutationType({
+  fields: (t) => ({
+    createJob: t.field({
+      type: Job,
+      description: 'Accepts a job and returns it at once, QUEUED; it runs in the background.',
+      args: { input: t.arg({ type: CreateJobInput, required: true }) },
+      resolve: (_root, { input }, ctx) => ctx.jobs.createJob({ kind: input.kind, input: input.input }),
+    }),
+  }),
+});

@@ -1,0 +1,38 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type ExecutionResult, execute, type GraphQLSchema, parse } from 'graphql';
+import type { GraphQLContext } from '../graphql/context.ts';
+import { maskError } from '../graphql/errors.ts';
+
+// GET /jobs/{id} answers through the GraphQL schema itself, so its field names and values are exactly
+// those of the GraphQL Job type (same scalars, same error codes), with no second serializer to drift.
+const jobDocument = parse(`
+  query RestJob($id: ID!) {
+    job(id: $id) {
+      id kind status input result error { code message } progress attempt createdAt updatedAt startedAt finishedAt
+    }
+  }`);
+
+const statusByCode: Record<string, number> = { BAD_USER_INPUT: 400, NOT_FOUND: 404, CONFLICT: 409 };
+
+export async function handleGetJob(id: string, schema: GraphQLSchema, context: GraphQLContext, res: ServerResponse): Promise<void> {
+  const result = (await execute({ schema, document: jobDocument, variableValues: { id }, contextValue: context })) as ExecutionResult;
+  const error = result.errors?.[0];
+  if (error) {
+    const masked = maskError(error, 'Unexpected error.');
+    const code = String((masked as { extensions?: { code?: unknown } }).extensions?.code ?? 'INTERNAL_SERVER_ERROR');
+    return sendJson(res, statusByCode[code] ?? 500, { error: { code, message: masked.message } });
+  }
+  const job = (result.data as { job: unknown } | undefined)?.job;
+  if (!job) return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no job with id ${id}` } });
+  sendJson(res, 200, job);
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function isGet(req: IncomingMessage): boolean {
+  return req.method === 'GET' || req.method === 'HEAD';
+}

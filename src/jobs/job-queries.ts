@@ -1,0 +1,131 @@
+import type { CommonQueryMethods } from 'slonik';
+import { sql } from '../db/sql.ts';
+import type { JobCursor } from './cursor.ts';
+import { type Job, type JobStatus, type JsonValue, jobRow } from './job.ts';
+
+// Every statement on `jobs`, one named function each. Callers pass the pool or a transaction.
+// The /* name */ comment on each statement makes it recognisable in pg_stat_activity and in logs.
+
+/** Advisory-lock namespace ('jobq'): the first key of pg_advisory_lock(namespace, worker_id). */
+export const WORKER_LOCK_NAMESPACE = 0x6a6f6271;
+
+// One column list for every query that returns jobs. Timestamps as UTC ISO-8601 text with microseconds.
+const iso = (column: string) => sql.fragment`to_char(${sql.identifier([column])} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const jobColumns = sql.fragment`
+  id, kind, status, input, result, error, error_code AS "errorCode", progress, attempt, worker_id AS "workerId",
+  ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt",
+  ${iso('started_at')} AS "startedAt", ${iso('finished_at')} AS "finishedAt"`;
+
+export const INTERRUPTED_MESSAGE =
+  'The job was interrupted: the process running it stopped before the job finished. Jobs are not resumed; create a new job to run it again.';
+
+export async function insertJob(db: CommonQueryMethods, job: { id: string; kind: string; input: JsonValue }): Promise<Job> {
+  return db.one(sql.type(jobRow)`
+    /* insertJob */
+    INSERT INTO jobs (id, kind, input) VALUES (${job.id}, ${job.kind}, ${sql.jsonb(job.input)})
+    RETURNING ${jobColumns}`);
+}
+
+export async function findJobById(db: CommonQueryMethods, id: string): Promise<Job | null> {
+  return db.maybeOne(sql.type(jobRow)`
+    /* findJobById */
+    SELECT ${jobColumns} FROM jobs WHERE id = ${id}`);
+}
+
+/** Newest first, keyset-paginated on (created_at, id); asks for one row more than `limit` to know if more follow. */
+export async function listJobs(
+  db: CommonQueryMethods,
+  filter: { statuses: readonly JobStatus[] | null; kind: string | null; after: JobCursor | null; limit: number },
+): Promise<readonly Job[]> {
+  const conditions = [sql.fragment`TRUE`];
+  if (filter.statuses) conditions.push(sql.fragment`status = ANY(${sql.array(filter.statuses, 'text')})`);
+  if (filter.kind !== null) conditions.push(sql.fragment`kind = ${filter.kind}`);
+  if (filter.after) {
+    conditions.push(sql.fragment`(created_at, id) < (${filter.after.createdAt}::timestamptz, ${filter.after.id}::uuid)`);
+  }
+  return db.any(sql.type(jobRow)`
+    /* listJobs */
+    SELECT ${jobColumns} FROM jobs
+    WHERE ${sql.join(conditions, sql.fragment` AND `)}
+    ORDER BY created_at DESC, id DESC
+    LIMIT ${filter.limit + 1}`);
+}
+
+/**
+ * Takes the oldest queued job for this process. FOR UPDATE SKIP LOCKED lets several processes claim at
+ * once without waiting on each other and without two of them ever taking the same row; the row's own
+ * status check in the outer UPDATE re-runs on the locked row, so a job cancelled in between is not taken.
+ */
+export async function claimNextJob(db: CommonQueryMethods, workerId: number): Promise<Job | null> {
+  return db.maybeOne(sql.type(jobRow)`
+    /* claimNextJob */
+    UPDATE jobs SET status = 'running', attempt = attempt + 1, worker_id = ${workerId},
+      started_at = clock_timestamp(), progress = NULL
+    WHERE id = (
+      SELECT id FROM jobs WHERE status = 'queued'
+      ORDER BY created_at, id
+      LIMIT 1
+      FOR UPDATE SKIP LOCKED
+    ) AND status = 'queued'
+    RETURNING ${jobColumns}`);
+}
+
+// The finishing statements are guarded by the claim (worker and attempt) they were made under: if the job
+// was recovered as interrupted meanwhile, or claimed again, a late finish changes nothing and returns null.
+type Claim = { id: string; workerId: number; attempt: number };
+const claimed = (claim: Claim) =>
+  sql.fragment`id = ${claim.id} AND status = 'running' AND worker_id = ${claim.workerId} AND attempt = ${claim.attempt}`;
+
+export async function completeJob(db: CommonQueryMethods, claim: Claim, result: JsonValue): Promise<Job | null> {
+  return db.maybeOne(sql.type(jobRow)`
+    /* completeJob */
+    UPDATE jobs SET status = 'completed', result = ${sql.jsonb(result)}, progress = 1, finished_at = clock_timestamp()
+    WHERE ${claimed(claim)}
+    RETURNING ${jobColumns}`);
+}
+
+export async function failJob(db: CommonQueryMethods, claim: Claim, error: { code: string; message: string }): Promise<Job | null> {
+  return db.maybeOne(sql.type(jobRow)`
+    /* failJob */
+    UPDATE jobs SET status = 'failed', error = ${error.message}, error_code = ${error.code}, finished_at = clock_timestamp()
+    WHERE ${claimed(claim)}
+    RETURNING ${jobColumns}`);
+}
+
+export async function updateJobProgress(db: CommonQueryMethods, claim: Claim, progress: number): Promise<boolean> {
+  const result = await db.query(sql.unsafe`
+    /* updateJobProgress */
+    UPDATE jobs SET progress = ${progress} WHERE ${claimed(claim)}`);
+  return result.rowCount === 1;
+}
+
+/** Graceful stop: whatever this process still runs after the grace period is failed as interrupted. */
+export async function failInterruptedJobsOfWorker(db: CommonQueryMethods, workerId: number): Promise<readonly string[]> {
+  return db.anyFirst(sql.type(jobRow.pick({ id: true }))`
+    /* failInterruptedJobsOfWorker */
+    UPDATE jobs SET status = 'failed', error_code = 'INTERRUPTED', error = ${INTERRUPTED_MESSAGE}, finished_at = clock_timestamp()
+    WHERE status = 'running' AND worker_id = ${workerId}
+    RETURNING id`);
+}
+
+/**
+ * Recovery: fails the running jobs of every process that is gone. A live process holds the session advisory
+ * lock (namespace, worker_id) on its own connection for as long as it lives, and PostgreSQL releases it the
+ * moment that session ends (crash, SIGKILL, OOM kill, lost network). So if this transaction can take the lock,
+ * its owner is dead: no timeout to wait for, and a live process's jobs are never touched. The xact lock is
+ * held until commit, so two processes recovering at once do not both act on the same worker.
+ */
+export async function failJobsOfDeadWorkers(db: CommonQueryMethods): Promise<readonly string[]> {
+  return db.anyFirst(sql.type(jobRow.pick({ id: true }))`
+    /* failJobsOfDeadWorkers */
+    WITH running_workers AS MATERIALIZED (
+      SELECT DISTINCT worker_id FROM jobs WHERE status = 'running'
+    ), dead_workers AS MATERIALIZED (
+      SELECT worker_id FROM running_workers
+      WHERE pg_try_advisory_xact_lock(${WORKER_LOCK_NAMESPACE}, worker_id)
+    )
+    UPDATE jobs SET status = 'failed', error_code = 'INTERRUPTED', error = ${INTERRUPTED_MESSAGE}, finished_at = clock_timestamp()
+    FROM dead_workers
+    WHERE jobs.status = 'running' AND jobs.worker_id = dead_workers.worker_id
+    RETURNING jobs.id`);
+}

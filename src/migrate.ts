@@ -1,0 +1,24 @@
+import { ConfigError, loadConfig } from './config.ts';
+import { ensureDatabaseExists, redactDatabaseUrl } from './db/database.ts';
+import { startEmbeddedPostgres } from './db/embedded.ts';
+import { runMigrations } from './db/migrate.ts';
+
+// `npm run migrate`: applies migrations/ to the configured database (the embedded one when DATABASE_URL is
+// unset) and exits. The service also does this at every start; this is for deploy pipelines.
+try {
+  const config = loadConfig();
+  const embedded = config.databaseUrl ? null : await startEmbeddedPostgres(config.embeddedPostgresDir, config.embeddedPostgresPort);
+  const databaseUrl = config.databaseUrl ?? (embedded?.databaseUrl as string);
+  try {
+    await ensureDatabaseExists(databaseUrl);
+    const applied = await runMigrations(databaseUrl);
+    process.stdout.write(`${redactDatabaseUrl(databaseUrl)}: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}\n`);
+  } finally {
+    await embedded?.stop();
+  }
+} catch (error) {
+  process.stderr.write(
+    `jobql: ${error instanceof ConfigError ? '' : 'migration failed: '}${error instanceof Error ? error.message : String(error)}\n`,
+  );
+  process.exit(1);
+}
