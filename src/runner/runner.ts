@@ -156,12 +156,12 @@ export async function startRunner(options: {
       stopping = true;
       clearInterval(poll);
       const allDone = () => Promise.allSettled([...running.values()].map((job) => job.done));
-      await Promise.race([allDone(), sleep(graceMs)]);
+      await settledWithin(allDone(), graceMs);
       if (running.size > 0) {
         logger.warn('grace period over; aborting running jobs', { count: running.size });
         for (const job of running.values()) job.controller.abort(SHUTDOWN);
         // Handlers that honour the signal record INTERRUPTED themselves; give them a moment.
-        await Promise.race([allDone(), sleep(1000)]);
+        await settledWithin(allDone(), 1000);
       }
       const current = session;
       if (current) {
@@ -172,6 +172,13 @@ export async function startRunner(options: {
       }
     },
   };
+}
+
+/** Waits for `promise` or `ms`, whichever comes first, without leaving a timer behind. */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  const timeout = new AbortController();
+  await Promise.race([promise, sleep(ms, undefined, { signal: timeout.signal }).catch(() => {})]);
+  timeout.abort();
 }
 
 function toStorableResult(result: JsonValue | undefined): JsonValue {
