@@ -7,7 +7,7 @@ import { runMigrations } from './db/migrate.ts';
 import { createDatabasePool, type DatabasePool } from './db/pool.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { maskError } from './graphql/errors.ts';
-import { schema } from './graphql/schema.ts';
+import { buildSchema } from './graphql/schema.ts';
 import { createHttpServer } from './http/server.ts';
 import { failJobsOfDeadWorkers } from './jobs/job-queries.ts';
 import { createJobService } from './jobs/job-service.ts';
@@ -51,6 +51,7 @@ export async function startApp(config: Config): Promise<App> {
       runner = await startRunner({ pool, databaseUrl, concurrency: config.workerConcurrency, pollIntervalMs: config.pollIntervalMs });
     }
 
+    const schema = buildSchema();
     const jobs = createJobService(pool);
     const context = (): GraphQLContext => ({ jobs });
     const yoga = createYoga<Record<string, unknown>, GraphQLContext>({

@@ -7,7 +7,7 @@ export type GraphQLResponse<Data> = ExecutionResult<Data, { code?: string; [key:
 export async function execute<Data, Variables>(
   baseUrl: string,
   document: TypedDocumentNode<Data, Variables>,
-  ...[variables]: Variables extends Record<string, never> ? [] : [Variables]
+  variables?: Variables,
 ): Promise<GraphQLResponse<Data>> {
   return postGraphQL<Data>(baseUrl, { query: print(document), variables });
 }
@@ -26,9 +26,9 @@ export async function postGraphQL<Data = unknown>(baseUrl: string, body: unknown
 export async function data<Data, Variables>(
   baseUrl: string,
   document: TypedDocumentNode<Data, Variables>,
-  ...rest: Variables extends Record<string, never> ? [] : [Variables]
+  variables?: Variables,
 ): Promise<Data> {
-  const response = await execute(baseUrl, document, ...rest);
+  const response = await execute(baseUrl, document, variables);
   if (response.errors?.length || !response.data) throw new Error(`GraphQL errors: ${JSON.stringify(response.errors)}`);
   return response.data;
 }
