@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
 import type { Config } from './config.ts';
@@ -23,13 +24,14 @@ export type App = {
 
 /**
  * Starts everything in the order the promise to clients needs: database, migrations, recovery of jobs
- * whose process died, then the runner, and only then the HTTP port, so no client ever sees a job reported
- * running by a process that is gone. Used by main.ts and by the in-process tests.
+ * whose process died, and only then the schema and the HTTP port, so no client ever sees a job reported
+ * running by a process that is gone; the runner last. Used by main.ts and by the in-process tests.
  */
 export async function startApp(config: Config): Promise<App> {
   let embedded: EmbeddedDatabase | null = null;
   let pool: DatabasePool | null = null;
   let runner: Runner | null = null;
+  let server: Server | null = null;
   try {
     if (!config.databaseUrl) {
       logger.info('DATABASE_URL is not set: starting the embedded PostgreSQL', { dir: config.embeddedPostgresDir });
@@ -46,10 +48,6 @@ export async function startApp(config: Config): Promise<App> {
     const recovered = await failJobsOfDeadWorkers(pool);
     if (recovered.length > 0)
       logger.warn('failed jobs of processes that are gone as INTERRUPTED', { count: recovered.length, jobIds: recovered.slice(0, 50) });
-
-    if (config.workerConcurrency > 0) {
-      runner = await startRunner({ pool, databaseUrl, concurrency: config.workerConcurrency, pollIntervalMs: config.pollIntervalMs });
-    }
 
     const schema = buildSchema();
     const jobs = createJobService(pool);
@@ -68,12 +66,17 @@ export async function startApp(config: Config): Promise<App> {
       },
       landingPage: false,
     });
-    const server = createHttpServer({ yoga, schema, context });
+    const http = createHttpServer({ yoga, schema, context });
+    server = http;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => resolve());
+      http.once('error', reject);
+      http.listen(config.port, config.host, () => resolve());
     });
-    const address = server.address() as AddressInfo;
+    // The runner starts once the port is ours: a start that fails (port taken) must not have claimed jobs.
+    if (config.workerConcurrency > 0) {
+      runner = await startRunner({ pool, databaseUrl, concurrency: config.workerConcurrency, pollIntervalMs: config.pollIntervalMs });
+    }
+    const address = http.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
     logger.info('listening', { url: `${url}/graphql`, workerConcurrency: config.workerConcurrency });
@@ -84,10 +87,10 @@ export async function startApp(config: Config): Promise<App> {
         // Shutdown order: stop accepting connections, let the runner finish or interrupt its jobs (it needs
         // the pool), close the remaining HTTP connections, then the pool, then the embedded database.
         logger.info('stopping');
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
+        const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+        http.closeIdleConnections();
         await runner?.stop(config.shutdownGraceMs);
-        server.closeAllConnections();
+        http.closeAllConnections();
         await closed;
         await yoga.dispose();
         await pool?.end();
@@ -99,6 +102,8 @@ export async function startApp(config: Config): Promise<App> {
     return { url, databaseUrl, stop };
   } catch (error) {
     await runner?.stop(0).catch(() => {});
+    server?.closeAllConnections();
+    server?.close();
     await pool?.end().catch(() => {});
     await embedded?.stop().catch(() => {});
     throw error;
