@@ -35,7 +35,10 @@ export async function ensureDatabaseExists(databaseUrl: string): Promise<void> {
     await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
     logger.info('created database', { database: name });
   } catch (error) {
-    if ((error as { code?: string }).code !== '42P04') throw error; // duplicate_database: another process won
+    // Another process created it first: PostgreSQL reports the loser of the race as duplicate_database, or,
+    // when both inserted into pg_database at once, as a unique violation on its name index.
+    const { code, constraint } = error as { code?: string; constraint?: string };
+    if (code !== '42P04' && !(code === '23505' && constraint === 'pg_database_datname_index')) throw error;
   } finally {
     await admin.end();
   }
