@@ -1,4 +1,4 @@
-import { startApp } from './app.ts';
+import { type App, startApp } from './app.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { logger, setLogLevel } from './logger.ts';
 
@@ -15,25 +15,36 @@ async function main(): Promise<void> {
     throw error;
   }
   setLogLevel(config.logLevel);
-  const app = await startApp(config).catch((error: unknown) => {
-    process.stderr.write(`jobql: could not start: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  });
-  let signalled = false;
-  const shutdown = (signal: string) => {
-    if (signalled) return;
-    signalled = true;
-    logger.info('received signal; shutting down gracefully', { signal });
-    app.stop().then(
+
+  // Signals are taken from the first moment: a SIGTERM during a slow start (the first embedded PostgreSQL
+  // start takes seconds) waits for the start to finish and then stops in order, rather than killing the
+  // process halfway and leaving the embedded database running.
+  let app: App | null = null;
+  let stopRequested: string | null = null;
+  const stop = (running: App) =>
+    running.stop().then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error('shutdown failed', { err: error });
         process.exit(1);
       },
     );
+  const onSignal = (signal: string) => {
+    if (stopRequested) return;
+    stopRequested = signal;
+    logger.info('received signal; shutting down gracefully', { signal });
+    if (app) void stop(app);
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+
+  try {
+    app = await startApp(config);
+  } catch (error) {
+    process.stderr.write(`jobql: could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+  if (stopRequested) void stop(app);
 }
 
 void main();
