@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,9 +15,13 @@ export default async function globalSetup(): Promise<void> {
   let serverUrl = process.env.DATABASE_URL;
   if (!serverUrl) {
     const dir = await mkdtemp(path.join(tmpdir(), 'jobql-test-pg-'));
+    // mkdtemp makes a folder only its owner can enter; as root, PostgreSQL runs as the postgres user.
+    await chmod(dir, 0o755);
     const embedded = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort());
     (globalThis as { jobqlEmbedded?: unknown }).jobqlEmbedded = { ...embedded, dir };
-    serverUrl = embedded.databaseUrl;
+    const admin = new URL(embedded.databaseUrl);
+    admin.pathname = '/postgres';
+    serverUrl = admin.toString();
   }
   const template = new URL(serverUrl);
   template.pathname = `/jobql_test_template_${process.pid}`;

@@ -18,7 +18,7 @@ export type ServerProcess = {
  * Runs the real server (`node src/main.ts`, the same entry as `npm start`) as a child process with the
  * given environment, and resolves once it logs that it is listening.
  */
-export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+export async function startServerProcess(env: Record<string, string>, startTimeoutMs = 45_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, [path.join(root, 'src/main.ts')], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLL_INTERVAL_MS: '200', ...env },
@@ -30,6 +30,11 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
   });
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
+    // A server that neither listens nor exits is killed, so no test leaves one behind.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not listen within ${startTimeoutMs} ms:\n${stderr}`));
+    }, startTimeoutMs);
     let buffered = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
@@ -43,13 +48,17 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
         try {
           const entry = JSON.parse(line) as Record<string, unknown>;
           logs.push(entry);
-          if (entry.msg === 'listening') resolve(String(entry.url).replace(/\/graphql$/, ''));
+          if (entry.msg === 'listening') {
+            clearTimeout(timer);
+            resolve(String(entry.url).replace(/\/graphql$/, ''));
+          }
         } catch {
           // not a log line (a startup error is one plain line)
         }
       }
     });
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening:\n${stderr}`)));
+    void exited.finally(() => clearTimeout(timer));
   });
   return {
     child,
