@@ -52,22 +52,25 @@ export async function listJobs(
 }
 
 /**
- * Takes the oldest queued job for this process. FOR UPDATE SKIP LOCKED lets several processes claim at
- * once without waiting on each other and without two of them ever taking the same row; the row's own
- * status check in the outer UPDATE re-runs on the locked row, so a job cancelled in between is not taken.
+ * Takes up to `limit` of the oldest queued jobs for this process, in one statement (one commit for a batch
+ * of free slots, rather than one per slot). FOR UPDATE SKIP LOCKED lets several processes claim at once
+ * without waiting on each other and without two of them ever taking the same row; the outer status check
+ * re-runs on each locked row. Returned oldest first.
  */
-export async function claimNextJob(db: CommonQueryMethods, workerId: number): Promise<Job | null> {
-  return db.maybeOne(sql.type(jobRow)`
-    /* claimNextJob */
+export async function claimNextJobs(db: CommonQueryMethods, workerId: number, limit: number): Promise<readonly Job[]> {
+  const jobs = await db.any(sql.type(jobRow)`
+    /* claimNextJobs */
     UPDATE jobs SET status = 'running', attempt = attempt + 1, worker_id = ${workerId},
       started_at = clock_timestamp(), progress = NULL
-    WHERE id = (
+    WHERE id IN (
       SELECT id FROM jobs WHERE status = 'queued'
       ORDER BY created_at, id
-      LIMIT 1
+      LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ) AND status = 'queued'
     RETURNING ${jobColumns}`);
+  // UPDATE … RETURNING does not keep the subquery's order.
+  return [...jobs].sort((a, b) => (a.createdAt === b.createdAt ? a.id.localeCompare(b.id) : a.createdAt < b.createdAt ? -1 : 1));
 }
 
 // The finishing statements are guarded by the claim (worker and attempt) they were made under: if the job

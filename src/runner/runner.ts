@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DatabasePool } from 'slonik';
 import type { Job, JsonValue } from '../jobs/job.ts';
 import {
-  claimNextJob,
+  claimNextJobs,
   completeJob,
   failInterruptedJobsOfWorker,
   failJob,
@@ -61,9 +61,10 @@ export async function startRunner(options: {
       do {
         fillAgain = false;
         while (!stopping && session && running.size < concurrency) {
-          const job = await claimNextJob(pool, session.workerId);
-          if (!job) break;
-          startJob(job, session.workerId);
+          const { workerId } = session;
+          const jobs = await claimNextJobs(pool, workerId, concurrency - running.size);
+          for (const job of jobs) startJob(job, workerId);
+          if (jobs.length === 0) break;
         }
       } while (fillAgain && !stopping);
     } catch (error) {
