@@ -22,5 +22,10 @@ export async function createDatabasePool(databaseUrl: string, maxPoolSize = 10):
     // Handlers never hold a connection while they work; a statement that needs longer than this is a bug.
     statementTimeout: 30_000,
     captureStackTrace: false,
+    // slonik's default runs DISCARD ALL each time a connection returns to the pool: a second round trip for
+    // every query. Nothing here changes session state on pool connections (statement_timeout is set when a
+    // connection opens; LISTEN and the advisory lock live on their own clients). Whoever adds a SET or a
+    // temporary table on a pool connection must bring the reset back.
+    resetConnection: async () => {},
   });
 }
