@@ -27,6 +27,19 @@ export type App = {
  * whose process died, and only then the schema and the HTTP port, so no client ever sees a job reported
  * running by a process that is gone; the runner last. Used by main.ts and by the in-process tests.
  */
+const HTTP_DRAIN_MS = 5000;
+
+async function drain(http: Server, closed: Promise<void>, boundMs: number): Promise<void> {
+  let done = false;
+  void closed.then(() => {
+    done = true;
+  });
+  for (const deadline = Date.now() + boundMs; !done && Date.now() < deadline; ) {
+    http.closeIdleConnections();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 export async function startApp(config: Config): Promise<App> {
   let embedded: EmbeddedDatabase | null = null;
   let pool: DatabasePool | null = null;
@@ -90,6 +103,9 @@ export async function startApp(config: Config): Promise<App> {
         const closed = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeIdleConnections();
         await runner?.stop(config.shutdownGraceMs);
+        // Requests in flight get to finish (a client whose createJob was cut off could not tell whether its
+        // job exists); keep-alive connections are closed as they fall idle. Past the bound, cut the rest.
+        await drain(http, closed, HTTP_DRAIN_MS);
         http.closeAllConnections();
         await closed;
         await yoga.dispose();
