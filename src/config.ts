@@ -25,6 +25,10 @@ const envSchema = z.object({
   EMBEDDED_POSTGRES_PORT: integer(1, 65535).default(54329),
   // How often an idle runner looks for work when no notification woke it. NOTIFY is only a hint.
   POLL_INTERVAL_MS: integer(10, 600_000).default(2000),
+  // Subscriptions and awaitJob calls one process holds at once.
+  MAX_SUBSCRIPTIONS: integer(1, 1_000_000).default(10_000),
+  // How often the watched jobs' revisions are compared with what subscribers have: the backstop of NOTIFY.
+  LIVE_RECHECK_MS: integer(50, 600_000).default(1000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
 
@@ -38,6 +42,8 @@ export type Config = {
   embeddedPostgresDir: string;
   embeddedPostgresPort: number;
   pollIntervalMs: number;
+  maxSubscriptions: number;
+  liveRecheckMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
 };
 
@@ -63,6 +69,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     embeddedPostgresDir: e.EMBEDDED_POSTGRES_DIR,
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     pollIntervalMs: e.POLL_INTERVAL_MS,
+    maxSubscriptions: e.MAX_SUBSCRIPTIONS,
+    liveRecheckMs: e.LIVE_RECHECK_MS,
     logLevel: e.LOG_LEVEL,
   };
 }

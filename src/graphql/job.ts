@@ -32,6 +32,9 @@ export const Job = builder.objectType('Job', {
     }),
     progress: t.exposeFloat('progress', { nullable: true, description: 'Fraction done, 0 to 1, as last reported by the handler.' }),
     attempt: t.exposeInt('attempt', { description: 'How many times the job has been started.' }),
+    revision: t.exposeInt('revision', {
+      description: 'Grows by one with every change a client can see (status, progress, result, error). Pass it as afterRevision to resume.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
@@ -82,6 +85,14 @@ builder.queryType({
       args: { id: t.arg.id({ required: true }) },
       resolve: (_root, args, ctx) => ctx.jobs.getJob(String(args.id)),
     }),
+    awaitJob: t.field({
+      type: Job,
+      nullable: true,
+      description:
+        'Waits until the job is final and returns it, or returns it as it is when timeoutMs (at most 60000) runs out. Null for an unknown id.',
+      args: { id: t.arg.id({ required: true }), timeoutMs: t.arg.int({ required: true }) },
+      resolve: (_root, args, ctx) => ctx.updates.awaitJob(String(args.id), args.timeoutMs),
+    }),
     jobs: t.field({
       type: JobConnection,
       description: 'Jobs, newest first. `first` is 1 to 100 (default 20); `after` is an endCursor from an earlier page.',
@@ -106,6 +117,42 @@ builder.queryType({
     }),
   }),
 });
+
+builder.subscriptionType({
+  fields: (t) => ({
+    jobUpdated: t.field({
+      type: Job,
+      description:
+        'The job as it is now, then every later change in revision order; completes after a final state (COMPLETED, FAILED, CANCELLED). ' +
+        'With afterRevision (or SSE Last-Event-ID), revisions the client already has are skipped.',
+      args: { id: t.arg.id({ required: true }), afterRevision: t.arg.int() },
+      subscribe: async (_root, args, ctx) => {
+        const after = args.afterRevision ?? lastEventRevision(ctx.lastEventId);
+        return ctx.updates.jobUpdated(String(args.id), after);
+      },
+      resolve: recordRevision,
+    }),
+    jobsUpdated: t.field({
+      type: Job,
+      description: 'Every change of every job matching the filter (status after the change, kind), for dashboards.',
+      args: { status: t.arg({ type: [JobStatus] }), kind: t.arg.string() },
+      subscribe: (_root, args, ctx) =>
+        ctx.updates.jobsUpdated({ statuses: args.status && args.status.length > 0 ? args.status : null, kind: args.kind ?? null }),
+      resolve: recordRevision,
+    }),
+  }),
+});
+
+/** Runs once per event, just before it is sent: the SSE transport names the event after this revision. */
+function recordRevision(job: JobRow, _args: unknown, ctx: { stream: { revision: number | null } }): JobRow {
+  ctx.stream.revision = job.revision;
+  return job;
+}
+
+/** Last-Event-ID carries the revision we sent as the SSE event id; anything else is ignored. */
+function lastEventRevision(lastEventId: string | null): number | null {
+  return lastEventId !== null && /^\d{1,9}$/.test(lastEventId) ? Number(lastEventId) : null;
+}
 
 builder.mutationType({
   fields: (t) => ({

@@ -12,9 +12,18 @@ export const WORKER_LOCK_NAMESPACE = 0x6a6f6271;
 // One column list for every query that returns jobs. Timestamps as UTC ISO-8601 text with microseconds.
 const iso = (column: string) => sql.fragment`to_char(${sql.identifier([column])} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 const jobColumns = sql.fragment`
-  id, kind, status, input, result, error, error_code AS "errorCode", progress, attempt, worker_id AS "workerId",
+  id, kind, status, input, result, error, error_code AS "errorCode", progress, attempt, revision, worker_id AS "workerId",
   ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt",
   ${iso('started_at')} AS "startedAt", ${iso('finished_at')} AS "finishedAt"`;
+
+// The same shape from job_events (e) joined to jobs (j): the job as it was at that revision.
+const isoOf = (table: string, column: string) =>
+  sql.fragment`to_char(${sql.identifier([table, column])} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const eventColumns = sql.fragment`
+  j.id, j.kind, e.status, j.input, e.result, e.error, e.error_code AS "errorCode", e.progress, e.attempt, e.revision,
+  NULL::integer AS "workerId",
+  ${isoOf('j', 'created_at')} AS "createdAt", ${isoOf('e', 'updated_at')} AS "updatedAt",
+  ${isoOf('e', 'started_at')} AS "startedAt", ${isoOf('e', 'finished_at')} AS "finishedAt"`;
 
 export const INTERRUPTED_MESSAGE =
   'The job was interrupted: the process running it stopped before the job finished. Jobs are not resumed; create a new job to run it again.';
@@ -131,4 +140,72 @@ export async function failJobsOfDeadWorkers(db: CommonQueryMethods): Promise<rea
     FROM dead_workers
     WHERE jobs.status = 'running' AND jobs.worker_id = dead_workers.worker_id
     RETURNING jobs.id`);
+}
+
+/** The job's states after `afterRevision`, oldest first: what a subscriber positioned there has not seen yet. */
+export async function listJobEventsAfter(
+  db: CommonQueryMethods,
+  id: string,
+  afterRevision: number,
+  limit: number,
+): Promise<readonly Job[]> {
+  return db.any(sql.type(jobRow)`
+    /* listJobEventsAfter */
+    SELECT ${eventColumns} FROM job_events e JOIN jobs j ON j.id = e.job_id
+    WHERE e.job_id = ${id} AND e.revision > ${afterRevision}
+    ORDER BY e.revision
+    LIMIT ${limit}`);
+}
+
+/** Jobs as they were at the given revisions, in the order asked (pairs whose event was pruned are skipped). */
+export async function listJobEventsAt(db: CommonQueryMethods, pairs: readonly { id: string; revision: number }[]): Promise<readonly Job[]> {
+  if (pairs.length === 0) return [];
+  return db.any(sql.type(jobRow)`
+    /* listJobEventsAt */
+    SELECT ${eventColumns}
+    FROM unnest(${sql.array(
+      pairs.map((p) => p.id),
+      'uuid',
+    )}::uuid[], ${sql.array(
+      pairs.map((p) => p.revision),
+      'int4',
+    )}::int[]) WITH ORDINALITY AS wanted (job_id, revision, position)
+    JOIN job_events e ON e.job_id = wanted.job_id AND e.revision = wanted.revision
+    JOIN jobs j ON j.id = e.job_id
+    ORDER BY wanted.position`);
+}
+
+/** Every change recorded since `since` (an ISO timestamp), oldest first: a listener outage replayed. */
+export async function listJobEventsSince(db: CommonQueryMethods, since: string, limit: number): Promise<readonly Job[]> {
+  return db.any(sql.type(jobRow)`
+    /* listJobEventsSince */
+    SELECT ${eventColumns} FROM job_events e JOIN jobs j ON j.id = e.job_id
+    WHERE e.recorded_at >= ${since}::timestamptz
+    ORDER BY e.recorded_at, e.job_id, e.revision
+    LIMIT ${limit}`);
+}
+
+/** Current revisions of the given jobs; ids that do not exist are absent. The cheap backstop of NOTIFY. */
+export async function findJobRevisions(
+  db: CommonQueryMethods,
+  ids: readonly string[],
+): Promise<readonly { id: string; revision: number }[]> {
+  return db.any(sql.type(jobRow.pick({ id: true, revision: true }))`
+    /* findJobRevisions */
+    SELECT id, revision FROM jobs WHERE id = ANY(${sql.array(ids, 'uuid')})`);
+}
+
+/**
+ * Deletes event rows older than `olderThanMs`, a batch at a time so that no lock is held for long. A
+ * subscriber that resumes from a pruned revision gets the current row instead (see job-hub.ts).
+ */
+export async function pruneJobEvents(db: CommonQueryMethods, olderThanMs: number, batchSize: number): Promise<number> {
+  const result = await db.query(sql.unsafe`
+    /* pruneJobEvents */
+    DELETE FROM job_events WHERE ctid = ANY(ARRAY(
+      SELECT ctid FROM job_events
+      WHERE recorded_at < clock_timestamp() - make_interval(secs => ${olderThanMs / 1000})
+      LIMIT ${batchSize}
+    ))`);
+  return result.rowCount;
 }

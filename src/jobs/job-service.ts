@@ -29,6 +29,8 @@ export type JobPage = {
 
 export function createJobService(pool: DatabasePool) {
   return {
+    parseId: (id: string) => parseJobId(id),
+
     async createJob(request: { kind: string; input: unknown }): Promise<Job> {
       const kind = findKind(request.kind);
       if (!kind) {

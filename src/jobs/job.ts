@@ -19,6 +19,7 @@ export const jobRow = z.object({
   errorCode: z.string().nullable(),
   progress: z.number().nullable(),
   attempt: z.number().int(),
+  revision: z.number().int(),
   workerId: z.number().int().nullable(),
   createdAt: timestamp,
   updatedAt: timestamp,

@@ -38,6 +38,8 @@ export async function startRunner(options: {
   databaseUrl: string;
   concurrency: number;
   pollIntervalMs: number;
+  /** Registers the runner's wake-up for "a job was queued" notifications (from the process's listener). */
+  onJobQueued: (wake: () => void) => void;
 }): Promise<Runner> {
   const { pool, concurrency } = options;
   const running = new Map<string, RunningJob>();
@@ -123,7 +125,7 @@ export async function startRunner(options: {
     for (let failures = 0; !stopping; ) {
       if (!current) {
         try {
-          current = await openWorkerSession(options.databaseUrl, wake);
+          current = await openWorkerSession(options.databaseUrl);
           session = current;
           failures = 0;
           wake();
@@ -146,8 +148,9 @@ export async function startRunner(options: {
   }
 
   // The first session is opened before start returns, so a database that is down fails startup loudly.
-  session = await openWorkerSession(options.databaseUrl, wake);
+  session = await openWorkerSession(options.databaseUrl);
   void superviseSession(session);
+  options.onJobQueued(wake);
   const poll = setInterval(wake, options.pollIntervalMs);
   wake();
 

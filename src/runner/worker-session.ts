@@ -3,11 +3,9 @@ import { WORKER_LOCK_NAMESPACE } from '../jobs/job-queries.ts';
 import { logger } from '../logger.ts';
 
 /**
- * The process's own database session: it holds the session advisory lock that tells every other process
- * "worker N is alive", and LISTENs for new jobs. It is the only connection outside slonik's pool, because
- * slonik has no LISTEN API and a session lock needs one session that stays open for the life of the process.
- * Never put it behind a transaction-mode pooler (PgBouncer, Supavisor): both LISTEN and the lock need a
- * real session.
+ * The runner's own database session: it holds the session advisory lock that tells every other process
+ * "worker N is alive". It is outside slonik's pool because a session lock needs one session that stays open
+ * for the life of the process; never put it behind a transaction-mode pooler (PgBouncer, Supavisor).
  */
 export type WorkerSession = {
   workerId: number;
@@ -16,9 +14,7 @@ export type WorkerSession = {
   close: () => Promise<void>;
 };
 
-export const QUEUED_CHANNEL = 'jobql_job_queued';
-
-export async function openWorkerSession(databaseUrl: string, onJobQueued: () => void): Promise<WorkerSession> {
+export async function openWorkerSession(databaseUrl: string): Promise<WorkerSession> {
   const client = new pg.Client({ connectionString: databaseUrl, application_name: 'jobql worker session', keepAlive: true });
   let closing = false;
   let reportLoss: (error: Error) => void = () => {};
@@ -31,16 +27,12 @@ export async function openWorkerSession(databaseUrl: string, onJobQueued: () => 
   client.on('end', () => {
     if (!closing) reportLoss(new Error('worker session ended'));
   });
-  client.on('notification', (message) => {
-    if (message.channel === QUEUED_CHANNEL) onJobQueued();
-  });
   await client.connect();
   try {
     const { rows } = await client.query<{ id: number }>(`SELECT nextval('jobs_worker_id_seq')::int AS id`);
     const workerId = (rows[0] as { id: number }).id;
     // Held until this session ends; nothing else ever unlocks it (see failJobsOfDeadWorkers).
     await client.query('SELECT pg_advisory_lock($1, $2)', [WORKER_LOCK_NAMESPACE, workerId]);
-    await client.query(`LISTEN ${QUEUED_CHANNEL}`);
     logger.info('worker session open', { workerId });
     return {
       workerId,

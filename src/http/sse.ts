@@ -1,0 +1,92 @@
+import type { ExecutionResult } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { GraphQLContext } from '../graphql/context.ts';
+
+const PING_INTERVAL_MS = 12_000;
+
+// Results of job streams, mapped to the revision they carry; the SSE writer names each event after it,
+// so that a reconnecting EventSource sends it back as Last-Event-ID and resumes where it was.
+const revisionOf = new WeakMap<object, number>();
+
+/**
+ * Serves subscriptions over Server-Sent Events like Yoga does (event: next / complete, keep-alive comments),
+ * plus an `id:` line with the job's revision. The stream is pulled: a client that stops reading stops the
+ * subscription's generator instead of filling memory.
+ */
+export function sseWithEventIds(): Plugin<GraphQLContext> {
+  return {
+    onExecutionResult({ result, setResult, context }) {
+      if (!result || !(Symbol.asyncIterator in result)) return;
+      const source = result[Symbol.asyncIterator]();
+      const stream = (context as unknown as Partial<GraphQLContext>).stream;
+      setResult({
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+        next: async () => {
+          const step = await source.next();
+          // The subscription's resolve ran for this event just before it was yielded: its revision is current.
+          if (!step.done && step.value && stream?.revision != null) revisionOf.set(step.value, stream.revision);
+          return step;
+        },
+        return: async (value?: unknown) => (source.return ? source.return(value) : { done: true as const, value: undefined }),
+        throw: async (error?: unknown) => (source.throw ? source.throw(error) : Promise.reject(error)),
+      } as AsyncIterableIterator<ExecutionResult>);
+    },
+    onResultProcess({ result, acceptableMediaTypes, setResultProcessor }) {
+      if (!(Symbol.asyncIterator in Object(result)) || !acceptableMediaTypes.includes('text/event-stream')) return;
+      setResultProcessor((input, fetchAPI) => streamEvents(input as AsyncIterable<ExecutionResult>, fetchAPI), 'text/event-stream');
+    },
+  };
+}
+
+function streamEvents(
+  results: AsyncIterable<ExecutionResult>,
+  fetchAPI: { ReadableStream: typeof ReadableStream; Response: typeof Response },
+) {
+  const encoder = new TextEncoder();
+  const iterator = results[Symbol.asyncIterator]();
+  let ping: NodeJS.Timeout | undefined;
+  const body = new fetchAPI.ReadableStream<Uint8Array>({
+    start(controller) {
+      // A comment first, so that proxies and browsers see the response start at once.
+      controller.enqueue(encoder.encode(':\n\n'));
+      ping = setInterval(() => {
+        if (controller.desiredSize !== null && controller.desiredSize > 0) controller.enqueue(encoder.encode(':\n\n'));
+      }, PING_INTERVAL_MS);
+    },
+    async pull(controller) {
+      try {
+        const step = await iterator.next();
+        if (!step.done && step.value) {
+          const revision = revisionOf.get(step.value);
+          const id = revision === undefined ? '' : `id: ${revision}\n`;
+          controller.enqueue(encoder.encode(`${id}event: next\ndata: ${JSON.stringify(withoutInternals(step.value))}\n\n`));
+        }
+        if (step.done) {
+          controller.enqueue(encoder.encode('event: complete\ndata:\n\n'));
+          clearInterval(ping);
+          controller.close();
+        }
+      } catch (error) {
+        clearInterval(ping);
+        controller.error(error);
+      }
+    },
+    async cancel() {
+      clearInterval(ping);
+      await iterator.return?.();
+    },
+  });
+  return new fetchAPI.Response(body, {
+    status: 200,
+    headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'content-encoding': 'none' },
+  });
+}
+
+/** Yoga keeps HTTP hints in extensions.http; they are not for the client. */
+function withoutInternals(result: ExecutionResult): ExecutionResult {
+  if (!result.extensions || !('http' in result.extensions)) return result;
+  const { http: _http, ...extensions } = result.extensions;
+  return { ...result, extensions: Object.keys(extensions).length > 0 ? extensions : undefined };
+}

@@ -1,0 +1,76 @@
+import type { Server } from 'node:http';
+import { type ExecutionArgs, GraphQLError } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import type { YogaServerInstance } from 'graphql-yoga';
+import { WebSocketServer } from 'ws';
+import type { GraphQLContext } from '../graphql/context.ts';
+
+export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 100;
+
+type OperationResult = ReturnType<NonNullable<Parameters<typeof useServer>[0]['execute']>>;
+type EnvelopedRoot = { execute: (args: ExecutionArgs) => OperationResult; subscribe: (args: ExecutionArgs) => OperationResult };
+
+/**
+ * graphql-ws (the graphql-transport-ws protocol) on the HTTP server's port and Yoga's path. Operations run
+ * through Yoga's enveloped parse/validate/execute/subscribe, so they get the same context, plugins and error
+ * masking as HTTP and SSE. graphql-ws awaits each send, so a client that stops reading stops its streams
+ * instead of growing the server's buffers.
+ */
+export function attachWebSocketServer(
+  server: Server,
+  yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>,
+): { close: () => Promise<void> } {
+  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: 1024 * 1024 });
+  const disposable = useServer(
+    {
+      connectionInitWaitTimeout: 10_000,
+      // The rootValue carries Yoga's enveloped execute/subscribe, set in onSubscribe below (Yoga's recipe).
+      execute: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).execute(args),
+      subscribe: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).subscribe(args),
+      onSubscribe: async (ctx, _id, payload) => {
+        if (Object.keys(ctx.subscriptions).length >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+          return [
+            new GraphQLError(`a connection may hold at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} operations at once`, {
+              extensions: { code: 'LIMIT_EXCEEDED' },
+            }),
+          ];
+        }
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params: payload,
+        });
+        let document: ReturnType<typeof parse>;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          if (error instanceof GraphQLError) return [withCode(error, 'GRAPHQL_PARSE_FAILED')];
+          throw error;
+        }
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors.map((error: GraphQLError) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
+        return {
+          schema,
+          operationName: payload.operationName,
+          document,
+          variableValues: payload.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wsServer,
+  );
+  return {
+    // Closes every socket with 1001 (going away), so clients see a clean close they can reconnect after.
+    close: async () => {
+      await disposable.dispose();
+    },
+  };
+}
+
+function withCode(error: GraphQLError, code: string): GraphQLError {
+  if (error.extensions.code) return error;
+  return new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { code } });
+}

@@ -1,0 +1,91 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { logger } from '../logger.ts';
+
+export const JOB_CHANGED_CHANNEL = 'jobql_job_changed';
+
+/** What the jobs_notify_changed trigger sends: ids and revisions only, never results (NOTIFY payloads are capped at 8000 bytes). */
+export type JobChange = { id: string; revision: number; status: string; kind: string };
+
+export type Listener = {
+  /** Called for every change notification. */
+  onChange: (handler: (change: JobChange) => void) => void;
+  /** Called when the connection drops. */
+  onLost: (handler: () => void) => void;
+  /** Called after the connection came back: notifications sent meanwhile are lost, so re-read what matters. */
+  onReconnect: (handler: () => void) => void;
+  close: () => Promise<void>;
+};
+
+/**
+ * The process's one LISTEN connection, fanned out in memory. It is outside slonik's pool because slonik has
+ * no LISTEN API; it must be a direct session (not a transaction-mode pooler). NOTIFY is a hint, not a log:
+ * when the connection drops it reconnects with backoff and tells its users to re-read the rows they watch.
+ */
+export async function startListener(databaseUrl: string): Promise<Listener> {
+  const changeHandlers: Array<(change: JobChange) => void> = [];
+  const reconnectHandlers: Array<() => void> = [];
+  const lostHandlers: Array<() => void> = [];
+  let closing = false;
+  let client: pg.Client | null = null;
+
+  const connect = async (): Promise<{ lost: Promise<unknown> }> => {
+    const next = new pg.Client({ connectionString: databaseUrl, application_name: 'jobql listener', keepAlive: true });
+    const lost = new Promise((resolve) => {
+      next.on('error', resolve);
+      next.on('end', () => resolve(new Error('listener connection ended')));
+    });
+    next.on('notification', (message) => {
+      if (message.channel !== JOB_CHANGED_CHANNEL || !message.payload) return;
+      let change: JobChange;
+      try {
+        change = JSON.parse(message.payload) as JobChange;
+      } catch {
+        return;
+      }
+      for (const handler of changeHandlers) handler(change);
+    });
+    await next.connect();
+    await next.query(`LISTEN ${JOB_CHANGED_CHANNEL}`);
+    client = next;
+    return { lost };
+  };
+
+  const supervise = async (first: { lost: Promise<unknown> }) => {
+    let current: { lost: Promise<unknown> } | null = first;
+    for (let failures = 0; !closing; ) {
+      if (!current) {
+        try {
+          current = await connect();
+          failures = 0;
+          logger.info('listener reconnected');
+          for (const handler of reconnectHandlers) handler();
+        } catch (error) {
+          failures++;
+          logger.warn('listener could not reconnect; retrying', { err: error, failures });
+          await sleep(Math.min(10_000, 100 * 2 ** failures));
+          continue;
+        }
+      }
+      const error = await current.lost;
+      if (closing) return;
+      logger.warn('listener connection lost; reconnecting', { err: error });
+      for (const handler of lostHandlers) handler();
+      const dead = client;
+      client = null;
+      await dead?.end().catch(() => {});
+      current = null;
+    }
+  };
+
+  void supervise(await connect());
+  return {
+    onChange: (handler) => changeHandlers.push(handler),
+    onLost: (handler) => lostHandlers.push(handler),
+    onReconnect: (handler) => reconnectHandlers.push(handler),
+    close: async () => {
+      closing = true;
+      await client?.end().catch(() => {});
+    },
+  };
+}
