@@ -8,7 +8,7 @@ import { maskError } from '../graphql/errors.ts';
 const jobDocument = parse(`
   query RestJob($id: ID!) {
     job(id: $id) {
-      id kind status input result error { code message } progress attempt createdAt updatedAt startedAt finishedAt
+      id kind status input result error { code message } progress attempt revision createdAt updatedAt startedAt finishedAt
     }
   }`);
 

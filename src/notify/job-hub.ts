@@ -326,9 +326,9 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
 
     /**
      * Shutdown: one last re-check so that states written just before (jobs interrupted by this stop) reach
-     * their subscribers, then every watch ends and open subscriptions complete cleanly.
+     * their subscribers, then every watch ends and open subscriptions complete cleanly (within `drainMs`).
      */
-    async close(): Promise<void> {
+    async close(drainMs = 2000): Promise<void> {
       if (closed) return;
       await recheck();
       closed = true;
@@ -336,6 +336,11 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
       clearInterval(pruner);
       for (const entry of entries.values()) for (const watch of entry.watches) wake(watch);
       for (const watch of jobsWatches) wake(watch);
+      // Each stream ends (and closes its watch) once it has sent what it had queued; give them that time
+      // before the transports are torn down, so the final states are not cut off.
+      for (const deadline = Date.now() + drainMs; watchCount > 0 && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
     },
   };
 }
