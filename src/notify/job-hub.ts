@@ -13,7 +13,7 @@ import type { JobChange, Listener } from './listener.ts';
 // listener triggers that re-check at once. Each watcher holds at most MAX_QUEUE events: a subscriber that
 // stops reading is switched to "resync" (it re-reads the row when it reads again) instead of growing memory.
 
-const MAX_QUEUE = 1000;
+export const MAX_QUEUE = 1000;
 const EVENTS_PER_READ = 500;
 const MAX_JOBS_QUEUE = 10_000;
 const EVENT_LOG_MS = 3_600_000;
@@ -238,6 +238,13 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
     },
 
     activeWatches: () => watchCount,
+
+    /** Events held in memory for subscribers that have not read them yet (bounded by MAX_QUEUE per watch). */
+    bufferedEvents: () => {
+      let total = 0;
+      for (const entry of entries.values()) for (const watch of entry.watches) total += watch.queue.length;
+      return total;
+    },
 
     watchJob(id: string): JobWatch {
       reserve();

@@ -7,7 +7,13 @@ export type StreamEnd = { completed: true } | { error: unknown };
 
 /** A graphql-ws client over `ws`, as a browser or a Node service would use it. */
 export function wsClient(baseUrl: string): Client {
-  return createClient({ url: `${baseUrl.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, onNonLazyError: () => {} });
+  return createClient({
+    url: `${baseUrl.replace(/^http/, 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    lazy: false,
+    onNonLazyError: () => {},
+  });
 }
 
 /** Subscribes and collects every result until the stream completes or fails. */
