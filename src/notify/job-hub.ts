@@ -114,17 +114,17 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
     try {
       do {
         entry.again = false;
-        const positions = [...entry.watches].filter((w) => w.known !== null && !w.resync).map((w) => w.known as number);
-        if (positions.length === 0) break;
+        const readers = [...entry.watches].filter((w) => w.known !== null && !w.resync);
+        if (readers.length === 0) break;
         // Revisions known committed before this read starts must be in its result, unless pruned.
         const committed = entry.target;
-        const events = await listJobEventsAfter(pool, id, Math.min(...positions), EVENTS_PER_READ);
+        const events = await listJobEventsAfter(pool, id, Math.min(...readers.map((w) => w.known as number)), EVENTS_PER_READ);
         deliver(entry, events);
         if (events.length === EVENTS_PER_READ) {
           entry.again = true;
         } else {
           // The log ends below a revision known to be committed: its rows were pruned. Re-read the row.
-          for (const watch of entry.watches) {
+          for (const watch of readers) {
             if (watch.known !== null && !watch.resync && watch.known < committed) {
               watch.resync = true;
               watch.queue = [];
@@ -182,7 +182,7 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
           const revision = current.get(id);
           if (revision !== undefined) entry.target = Math.max(entry.target, revision);
           for (const watch of entry.watches) {
-            // A job that is gone (deleted by retention) or that moved on: let the watcher re-read the row.
+            // A job that is gone (deleted by retention): the watcher re-reads the row, finds none, and ends.
             if (revision === undefined) {
               watch.resync = true;
               wake(watch);
