@@ -57,7 +57,7 @@ type JobsWatchState = {
 };
 
 // target: the highest revision known to be committed (from a notification, a re-check or a snapshot).
-type Entry = { watches: Set<WatchState>; fetching: boolean; again: boolean; target: number };
+type Entry = { watches: Set<WatchState>; reading: Promise<void> | null; again: boolean; target: number };
 
 export type JobHub = ReturnType<typeof createJobHub>;
 
@@ -102,15 +102,22 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
     }
   }
 
-  async function fetchEvents(id: string): Promise<void> {
+  function fetchEvents(id: string): Promise<void> {
     const entry = entries.get(id);
-    if (!entry) return;
-    // One read at a time per job, shared by all of its watchers; a change during the read reads again.
-    if (entry.fetching) {
+    if (!entry) return Promise.resolve();
+    // One read at a time per job, shared by all of its watchers; a change during the read reads again, and
+    // a caller that asks meanwhile waits for that same read cycle to end.
+    if (entry.reading) {
       entry.again = true;
-      return;
+      return entry.reading;
     }
-    entry.fetching = true;
+    entry.reading = readEvents(id, entry).finally(() => {
+      entry.reading = null;
+    });
+    return entry.reading;
+  }
+
+  async function readEvents(id: string, entry: Entry): Promise<void> {
     try {
       do {
         entry.again = false;
@@ -135,8 +142,6 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
       } while (entry.again && !closed);
     } catch (error) {
       logger.warn('could not read job events; the periodic re-check will retry', { jobId: id, err: error });
-    } finally {
-      entry.fetching = false;
     }
   }
 
@@ -251,7 +256,7 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
       const watch: WatchState = { known: null, queue: [], resync: false, dirty: false, closed: false, wake: null };
       let entry = entries.get(id);
       if (!entry) {
-        entry = { watches: new Set(), fetching: false, again: false, target: 0 };
+        entry = { watches: new Set(), reading: null, again: false, target: 0 };
         entries.set(id, entry);
       }
       entry.watches.add(watch);
