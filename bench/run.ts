@@ -1,4 +1,5 @@
-// `npm run bench`: createJob throughput over HTTP, pickup latency at idle, and drain throughput, each against
+// `npm run bench`: createJob throughput over HTTP, pickup latency at idle, drain throughput, and the delivery
+// of a completion to 1, 100 and 1,000 live subscribers, each against
 // real server processes (`node src/main.ts`) on a fresh database that is dropped at the end. Takes about 70 s.
 //
 // The PostgreSQL server is DATABASE_URL's (only its server is used: the run creates its own database there),
@@ -14,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { type CpuShare, cpuShare, formatCpuShare, sampleCpu } from './cpu-usage.ts';
+import { measureDelivery } from './delivery.ts';
 import { createGraphQLClient, createJob, createJobBody, percentile, runClosedLoop } from './http-load.ts';
 import { type ServerProcess, startServerProcess, stopAllServerProcesses, tail } from './server-process.ts';
 
@@ -28,6 +30,12 @@ const PICKUP_WARMUP_JOBS = 10;
 const PICKUP_PAUSE_MS = 20;
 const PICKUP_WORKER_CONCURRENCY = 4;
 const DRAIN_JOBS = 5000;
+/** Subscribers to one job, and how many jobs to measure with each. */
+const DELIVERY_SETUPS: ReadonlyArray<readonly [number, number]> = [
+  [1, 30],
+  [100, 10],
+  [1000, 5],
+];
 const DRAIN_TIMEOUT_MS = 60_000;
 /** A measurement during which other processes used more than this much of a core is flagged as disturbed. */
 const OTHERS_WARN_PERCENT = 20;
@@ -105,6 +113,7 @@ async function main(): Promise<void> {
   await measureCreateJobThroughput();
   await measurePickupLatency();
   await measureDrains([[16], [8, 8]]);
+  await measureDeliveryLatency();
 
   const seconds = (performance.now() - runStarted) / 1000;
   if (disturbed.length > 0) {
@@ -198,7 +207,7 @@ async function measurePickupLatency(): Promise<void> {
     `2. Pickup latency at idle: ${PICKUP_JOBS} echo jobs created one at a time over HTTP, ${PICKUP_PAUSE_MS} ms apart, ` +
       `1 server process, WORKER_CONCURRENCY=${PICKUP_WORKER_CONCURRENCY}`,
   );
-  await db.query('TRUNCATE jobs');
+  await db.query('TRUNCATE jobs CASCADE'); // job_events goes with it
   await settleDatabase();
   const server = await startServerProcess({
     name: 'pickup',
@@ -256,6 +265,49 @@ async function measurePickupLatency(): Promise<void> {
   log();
 }
 
+/** 4. Live status: a job's completion in the database → each subscriber's graphql-ws client. */
+async function measureDeliveryLatency(): Promise<void> {
+  log(`4. Delivery of a job's completion to subscribers over graphql-ws, 1 API-only server process (WORKER_CONCURRENCY=0)`);
+  await db.query('TRUNCATE jobs CASCADE');
+  await settleDatabase();
+  const server = await startServerProcess({
+    name: 'live',
+    databaseUrl: databaseUrl.toString(),
+    workerConcurrency: 0,
+    logDir,
+    execArgv: serverExecArgv,
+  });
+  const client = createGraphQLClient(server.graphqlUrl, 1);
+  const body = createJobBody('echo', { n: 1 });
+  try {
+    for (const [subscribers, jobs] of DELIVERY_SETUPS) {
+      const before = sampleCpu([server.pid], databaseName);
+      const figures = await measureDelivery({
+        graphqlUrl: server.graphqlUrl,
+        db,
+        createJob: () => createJob(client, body),
+        subscribers,
+        jobs,
+      });
+      const cpu = cpuShare(before, sampleCpu([server.pid], databaseName));
+      checkQuiet(`delivery to ${subscribers}`, cpu);
+      log(
+        `   ${subscribers} subscriber(s), ${jobs} jobs (${figures.samples} deliveries): p50 ${ms(figures.p50)}   p99 ${ms(figures.p99)}   max ${ms(figures.max)}`,
+      );
+      log(`   ${formatCpuShare(cpu)}`);
+      rows.push({
+        figure: `Completion → delivery, ${subscribers} subscriber${subscribers === 1 ? '' : 's'}`,
+        parameters: `${jobs} jobs completed by an UPDATE once every subscriber had its snapshot; graphql-ws, ${Math.ceil(subscribers / 100)} connection(s); 1 API-only server process`,
+        result: `p50 ${ms(figures.p50)}, p99 ${ms(figures.p99)}`,
+      });
+    }
+  } finally {
+    client.close();
+    await stopServer(server);
+  }
+  log();
+}
+
 /** 3. Time for fresh server processes to run a backlog of queued echo jobs inserted directly with SQL. */
 async function measureDrains(setups: readonly (readonly number[])[]): Promise<void> {
   const describe = (concurrencies: readonly number[]) =>
@@ -290,7 +342,7 @@ async function measureDrains(setups: readonly (readonly number[])[]): Promise<vo
 
 async function drainOnce(concurrencies: readonly number[], label: string): Promise<{ rate: number; failed: number }> {
   const processes = concurrencies.length;
-  await db.query('TRUNCATE jobs');
+  await db.query('TRUNCATE jobs CASCADE'); // job_events goes with it
   await db.query(`INSERT INTO jobs (id, kind, input) SELECT gen_random_uuid(), 'echo', '{}'::jsonb FROM generate_series(1, $1::int)`, [
     DRAIN_JOBS,
   ]);
