@@ -29,6 +29,17 @@ const envSchema = z.object({
   MAX_SUBSCRIPTIONS: integer(1, 1_000_000).default(10_000),
   // How often the watched jobs' revisions are compared with what subscribers have: the backstop of NOTIFY.
   LIVE_RECHECK_MS: integer(50, 600_000).default(1000),
+  // Within this long a process that died (or lost the database) has its running jobs recovered by the others.
+  JOB_LEASE_MS: integer(3000, 3_600_000).default(30_000),
+  RETRY_BACKOFF_MS: integer(1, 3_600_000).default(1000),
+  ABORT_GRACE_MS: integer(0, 600_000).default(5000),
+  JOB_RETENTION: z
+    .string()
+    .trim()
+    .regex(/^\d+(ms|s|m|h|d)?$/, 'must be a duration such as 30d, 12h, 90m, 3600s or 0 (keep forever)')
+    .transform(parseDuration)
+    .default(30 * 86_400_000),
+  WORKER_ONLY: z.enum(['true', 'false', '1', '0', '']).default('false'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
 
@@ -43,11 +54,26 @@ export type Config = {
   embeddedPostgresPort: number;
   pollIntervalMs: number;
   maxSubscriptions: number;
+  jobLeaseMs: number;
+  retryBackoffMs: number;
+  abortGraceMs: number;
+  /** Finished jobs older than this are deleted; 0 keeps them forever. */
+  jobRetentionMs: number;
+  /** Run jobs without opening the HTTP port (worker fleets). */
+  workerOnly: boolean;
   liveRecheckMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
 };
 
 export class ConfigError extends Error {}
+
+const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "30d", "12h", "90m", "3600s", "500ms", or a bare number of milliseconds. */
+function parseDuration(text: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(text);
+  return Number(match?.[1]) * (unitMs[match?.[2] ?? 'ms'] ?? 1);
+}
 
 /** Parses the environment; a bad value throws a ConfigError whose one-line message names the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -70,6 +96,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     pollIntervalMs: e.POLL_INTERVAL_MS,
     maxSubscriptions: e.MAX_SUBSCRIPTIONS,
+    jobLeaseMs: e.JOB_LEASE_MS,
+    retryBackoffMs: e.RETRY_BACKOFF_MS,
+    abortGraceMs: e.ABORT_GRACE_MS,
+    jobRetentionMs: e.JOB_RETENTION,
+    workerOnly: e.WORKER_ONLY === 'true' || e.WORKER_ONLY === '1',
     liveRecheckMs: e.LIVE_RECHECK_MS,
     logLevel: e.LOG_LEVEL,
   };

@@ -6,7 +6,8 @@ import { logger, setLogLevel } from './logger.ts';
 async function main(): Promise<void> {
   let config: Config;
   try {
-    config = loadConfig();
+    // `--worker-only` is the same as WORKER_ONLY=true: run jobs, open no HTTP port.
+    config = loadConfig(process.argv.includes('--worker-only') ? { ...process.env, WORKER_ONLY: 'true' } : process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`jobql: ${error.message}\n`);

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import type { App } from '../src/app.ts';
+
 import { CreateJobDocument, GetJobDocument, type JobFieldsFragment, ListJobsDocument } from './generated/graphql.ts';
-import { startTestApp } from './helpers/app.ts';
+import { startTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { data, execute } from './helpers/graphql.ts';
 import { waitFor } from './helpers/wait.ts';
 
 let db: TestDatabase;
-let app: App;
+let app: TestApp;
 
 beforeAll(async () => {
   db = await createTestDatabase();

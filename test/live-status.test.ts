@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import type { App } from '../src/app.ts';
+
 import {
   AwaitJobDocument,
   CreateJobDocument,
@@ -9,14 +9,14 @@ import {
   JobUpdatedDocument,
   type JobUpdatedSubscription,
 } from './generated/graphql.ts';
-import { startTestApp } from './helpers/app.ts';
+import { startTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { data, execute } from './helpers/graphql.ts';
 import { collect, readSseUntilComplete, sseSubscribe, wsClient } from './helpers/live-clients.ts';
 import { waitFor } from './helpers/wait.ts';
 
 let db: TestDatabase;
-let app: App;
+let app: TestApp;
 
 beforeAll(async () => {
   db = await createTestDatabase();

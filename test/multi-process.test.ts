@@ -71,7 +71,7 @@ test('a starting process does not touch the running jobs of a live process', asy
   const b = await servers.start({ DATABASE_URL: db.url });
   const { job } = await data(b.url, GetJobDocument, { id: createJob.id });
   expect(job).toMatchObject({ status: 'RUNNING', startedAt: running.startedAt, attempt: 1, error: null });
-  expect(b.logs.map((entry) => entry.msg)).not.toContain('failed jobs of processes that are gone as INTERRUPTED');
+  expect(b.logs.map((entry) => entry.msg)).not.toContain('recovered the running jobs of processes that are gone');
 
   const done = await waitForJobStatus(b.url, createJob.id, 'COMPLETED');
   expect(done).toMatchObject({ result: { sleptMs: 3000 }, attempt: 1, startedAt: running.startedAt });

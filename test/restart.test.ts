@@ -55,6 +55,6 @@ test('a job that was running when the process was SIGKILLed is FAILED with code 
   expect(job?.finishedAt).not.toBeNull();
   expect(await db.query('SELECT id FROM jobs WHERE status = $1', ['running'])).toEqual([]);
   expect(second.logs).toContainEqual(
-    expect.objectContaining({ msg: 'failed jobs of processes that are gone as INTERRUPTED', jobIds: [createJob.id] }),
+    expect.objectContaining({ msg: 'recovered the running jobs of processes that are gone', jobIds: [createJob.id] }),
   );
 });

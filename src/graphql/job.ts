@@ -27,9 +27,25 @@ export const Job = builder.objectType('Job', {
     error: t.field({
       type: JobError,
       nullable: true,
-      description: 'Set once the job is FAILED.',
+      description: 'Why the job FAILED; null in every other status (see lastError).',
+      resolve: (job) => (job.status !== 'failed' || job.errorCode === null ? null : { code: job.errorCode, message: job.error ?? '' }),
+    }),
+    lastError: t.field({
+      type: JobError,
+      nullable: true,
+      description: 'The error of the last attempt that did not succeed, in any status: readable while a retry waits and after it succeeds.',
       resolve: (job) => (job.errorCode === null ? null : { code: job.errorCode, message: job.error ?? '' }),
     }),
+    maxAttempts: t.exposeInt('maxAttempts', { description: 'Attempts the job may take; a failure or interruption with attempts left is retried.' }),
+    priority: t.exposeInt('priority', { description: 'Higher runs first; FIFO within a priority.' }),
+    runAt: t.expose('runAt', { type: 'DateTime', description: 'Not started before this time (requested start, or the next retry).' }),
+    timeoutMs: t.exposeInt('timeoutMs', { nullable: true, description: "The job's own timeout; null: its kind's default, if any." }),
+    cancelRequestedAt: t.expose('cancelRequestedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When cancelJob asked a running job to stop; it ends CANCELLED.',
+    }),
+    idempotencyKey: t.exposeString('idempotencyKey', { nullable: true }),
     progress: t.exposeFloat('progress', { nullable: true, description: 'Fraction done, 0 to 1, as last reported by the handler.' }),
     attempt: t.exposeInt('attempt', { description: 'How many times the job has been started.' }),
     revision: t.exposeInt('revision', {
@@ -73,8 +89,26 @@ const CreateJobInput = builder.inputType('CreateJobInput', {
   fields: (t) => ({
     kind: t.string({ required: true, description: 'One of the kinds this server knows (echo, sleep, fail, …).' }),
     input: t.field({ type: 'JSON', required: false, description: "The job's input, checked against the kind's schema. Default {}." }),
+    idempotencyKey: t.string({
+      required: false,
+      description: 'A second createJob with the same key returns the first job and creates nothing; with another kind or input it is a CONFLICT.',
+    }),
+    runAt: t.field({ type: 'DateTime', required: false, description: 'Start no earlier than this. Default: now.' }),
+    priority: t.int({ required: false, description: '-1000 to 1000, higher first. Default 0.' }),
+    maxAttempts: t.int({ required: false, description: '1 to 100. Default 1: a failure or interruption is final.' }),
+    timeoutMs: t.int({ required: false, description: "Past this the handler is aborted and the attempt ends TIMEOUT. Default: the kind's." }),
   }),
 });
+
+const createRequest = (input: {
+  kind: string;
+  input?: unknown;
+  idempotencyKey?: string | null;
+  runAt?: string | null;
+  priority?: number | null;
+  maxAttempts?: number | null;
+  timeoutMs?: number | null;
+}) => input;
 
 builder.queryType({
   fields: (t) => ({
@@ -160,7 +194,26 @@ builder.mutationType({
       type: Job,
       description: 'Accepts a job and returns it at once, QUEUED; it runs in the background.',
       args: { input: t.arg({ type: CreateJobInput, required: true }) },
-      resolve: (_root, { input }, ctx) => ctx.jobs.createJob({ kind: input.kind, input: input.input }),
+      resolve: (_root, { input }, ctx) => ctx.jobs.createJob(createRequest(input)),
+    }),
+    createJobs: t.field({
+      type: [Job],
+      description: 'Creates 1 to 1000 jobs in one transaction, all or none (a bad item fails the batch with extensions.index), in order.',
+      args: { inputs: t.arg({ type: [CreateJobInput], required: true }) },
+      resolve: (_root, { inputs }, ctx) => ctx.jobs.createJobs(inputs.map(createRequest)),
+    }),
+    cancelJob: t.field({
+      type: Job,
+      description:
+        'A QUEUED job is CANCELLED at once; a RUNNING one is asked to stop wherever it runs and ends CANCELLED. A CANCELLED job is returned unchanged; a COMPLETED or FAILED one is a CONFLICT.',
+      args: { id: t.arg.id({ required: true }) },
+      resolve: (_root, args, ctx) => ctx.jobs.cancelJob(String(args.id)),
+    }),
+    retryJob: t.field({
+      type: Job,
+      description: 'Puts a FAILED or CANCELLED job back in the queue as a new attempt; other states are a CONFLICT.',
+      args: { id: t.arg.id({ required: true }) },
+      resolve: (_root, args, ctx) => ctx.jobs.retryJob(String(args.id)),
     }),
   }),
 });

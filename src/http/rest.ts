@@ -8,7 +8,8 @@ import { maskError } from '../graphql/errors.ts';
 const jobDocument = parse(`
   query RestJob($id: ID!) {
     job(id: $id) {
-      id kind status input result error { code message } progress attempt revision createdAt updatedAt startedAt finishedAt
+      id kind status input result error { code message } lastError { code message } progress attempt maxAttempts priority
+      timeoutMs revision idempotencyKey createdAt updatedAt startedAt finishedAt runAt cancelRequestedAt
     }
   }`);
 

@@ -1,4 +1,5 @@
 import type { CommonQueryMethods } from 'slonik';
+import { z } from 'zod';
 import { sql } from '../db/sql.ts';
 import type { JobCursor } from './cursor.ts';
 import { type Job, type JobStatus, type JsonValue, jobRow } from './job.ts';
@@ -12,27 +13,55 @@ export const WORKER_LOCK_NAMESPACE = 0x6a6f6271;
 // One column list for every query that returns jobs. Timestamps as UTC ISO-8601 text with microseconds.
 const iso = (column: string) => sql.fragment`to_char(${sql.identifier([column])} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 const jobColumns = sql.fragment`
-  id, kind, status, input, result, error, error_code AS "errorCode", progress, attempt, revision, worker_id AS "workerId",
+  id, kind, status, input, result, error, error_code AS "errorCode", progress, attempt, max_attempts AS "maxAttempts",
+  priority, timeout_ms AS "timeoutMs", revision, worker_id AS "workerId", idempotency_key AS "idempotencyKey",
   ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt",
-  ${iso('started_at')} AS "startedAt", ${iso('finished_at')} AS "finishedAt"`;
+  ${iso('started_at')} AS "startedAt", ${iso('finished_at')} AS "finishedAt",
+  ${iso('run_at')} AS "runAt", ${iso('cancel_requested_at')} AS "cancelRequestedAt"`;
 
 // The same shape from job_events (e) joined to jobs (j): the job as it was at that revision.
 const isoOf = (table: string, column: string) =>
   sql.fragment`to_char(${sql.identifier([table, column])} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 const eventColumns = sql.fragment`
-  j.id, j.kind, e.status, j.input, e.result, e.error, e.error_code AS "errorCode", e.progress, e.attempt, e.revision,
-  NULL::integer AS "workerId",
+  j.id, j.kind, e.status, j.input, e.result, e.error, e.error_code AS "errorCode", e.progress, e.attempt,
+  j.max_attempts AS "maxAttempts", j.priority, j.timeout_ms AS "timeoutMs", e.revision, NULL::integer AS "workerId",
+  j.idempotency_key AS "idempotencyKey",
   ${isoOf('j', 'created_at')} AS "createdAt", ${isoOf('e', 'updated_at')} AS "updatedAt",
-  ${isoOf('e', 'started_at')} AS "startedAt", ${isoOf('e', 'finished_at')} AS "finishedAt"`;
+  ${isoOf('e', 'started_at')} AS "startedAt", ${isoOf('e', 'finished_at')} AS "finishedAt",
+  ${isoOf('e', 'run_at')} AS "runAt", ${isoOf('e', 'cancel_requested_at')} AS "cancelRequestedAt"`;
 
 export const INTERRUPTED_MESSAGE =
-  'The job was interrupted: the process running it stopped before the job finished. Jobs are not resumed; create a new job to run it again.';
+  'The job was interrupted: the process running it stopped before the job finished. A job is not resumed: it is retried from the start while it has attempts left.';
 
-export async function insertJob(db: CommonQueryMethods, job: { id: string; kind: string; input: JsonValue }): Promise<Job> {
-  return db.one(sql.type(jobRow)`
+export type NewJob = {
+  id: string;
+  kind: string;
+  input: JsonValue;
+  maxAttempts: number;
+  priority: number;
+  runAt: string | null;
+  timeoutMs: number | null;
+  idempotencyKey: string | null;
+};
+
+/**
+ * Inserts a job, or nothing when its idempotency key is taken: the unique index decides, so two callers
+ * racing with one key (on any processes) make one row; the loser gets null and reads the winner's job.
+ */
+export async function insertJob(db: CommonQueryMethods, job: NewJob): Promise<Job | null> {
+  return db.maybeOne(sql.type(jobRow)`
     /* insertJob */
-    INSERT INTO jobs (id, kind, input) VALUES (${job.id}, ${job.kind}, ${sql.jsonb(job.input)})
+    INSERT INTO jobs (id, kind, input, max_attempts, priority, run_at, timeout_ms, idempotency_key)
+    VALUES (${job.id}, ${job.kind}, ${sql.jsonb(job.input)}, ${job.maxAttempts}, ${job.priority},
+            coalesce(${job.runAt}::timestamptz, clock_timestamp()), ${job.timeoutMs}, ${job.idempotencyKey})
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING ${jobColumns}`);
+}
+
+export async function findJobByIdempotencyKey(db: CommonQueryMethods, key: string): Promise<Job | null> {
+  return db.maybeOne(sql.type(jobRow)`
+    /* findJobByIdempotencyKey */
+    SELECT ${jobColumns} FROM jobs WHERE idempotency_key = ${key}`);
 }
 
 export async function findJobById(db: CommonQueryMethods, id: string): Promise<Job | null> {
@@ -61,29 +90,37 @@ export async function listJobs(
 }
 
 /**
- * Takes up to `limit` of the oldest queued jobs for this process, in one statement (one commit for a batch
- * of free slots, rather than one per slot). FOR UPDATE SKIP LOCKED lets several processes claim at once
- * without waiting on each other and without two of them ever taking the same row; the outer status check
- * re-runs on each locked row. Returned oldest first.
+ * Takes up to `limit` due queued jobs for this process, higher priority first, then earliest due, in one
+ * statement (one commit for a batch of free slots). FOR UPDATE SKIP LOCKED lets several processes claim at
+ * once without waiting on each other and without two of them ever taking the same row; the outer status
+ * check re-runs on each locked row. Returned in claim order.
  */
 export async function claimNextJobs(db: CommonQueryMethods, workerId: number, limit: number): Promise<readonly Job[]> {
   const jobs = await db.any(sql.type(jobRow)`
     /* claimNextJobs */
     UPDATE jobs SET status = 'running', attempt = attempt + 1, worker_id = ${workerId},
-      started_at = clock_timestamp(), progress = NULL
+      started_at = clock_timestamp(), finished_at = NULL, progress = NULL
     WHERE id IN (
-      SELECT id FROM jobs WHERE status = 'queued'
-      ORDER BY created_at, id
+      SELECT id FROM jobs WHERE status = 'queued' AND run_at <= clock_timestamp()
+      ORDER BY priority DESC, run_at, id
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ) AND status = 'queued'
     RETURNING ${jobColumns}`);
   // UPDATE … RETURNING does not keep the subquery's order.
-  return [...jobs].sort((a, b) => (a.createdAt === b.createdAt ? a.id.localeCompare(b.id) : a.createdAt < b.createdAt ? -1 : 1));
+  return [...jobs].sort((a, b) => b.priority - a.priority || (a.runAt < b.runAt ? -1 : a.runAt > b.runAt ? 1 : a.id.localeCompare(b.id)));
+}
+
+/** When the next scheduled job falls due (null: none waiting), so an idle runner can sleep exactly that long. */
+export async function findNextRunAt(db: CommonQueryMethods): Promise<number | null> {
+  return db.oneFirst(sql.type(z.object({ delayMs: z.number().nullable() }))`
+    /* findNextRunAt */
+    SELECT (extract(epoch FROM min(run_at) - clock_timestamp()) * 1000)::float8 AS "delayMs"
+    FROM jobs WHERE status = 'queued'`);
 }
 
 // The finishing statements are guarded by the claim (worker and attempt) they were made under: if the job
-// was recovered as interrupted meanwhile, or claimed again, a late finish changes nothing and returns null.
+// was recovered meanwhile, or claimed again, a late finish changes nothing and returns null.
 type Claim = { id: string; workerId: number; attempt: number };
 const claimed = (claim: Claim) =>
   sql.fragment`id = ${claim.id} AND status = 'running' AND worker_id = ${claim.workerId} AND attempt = ${claim.attempt}`;
@@ -96,10 +133,31 @@ export async function completeJob(db: CommonQueryMethods, claim: Claim, result: 
     RETURNING ${jobColumns}`);
 }
 
-export async function failJob(db: CommonQueryMethods, claim: Claim, error: { code: string; message: string }): Promise<Job | null> {
+/**
+ * How an attempt that did not succeed ends, in one place for the runner, shutdown and recovery: a requested
+ * cancel wins (CANCELLED, the error untouched); with attempts left the job is queued again after an
+ * exponential backoff with jitter (base·2^(attempt-1), capped at an hour, ±25%), keeping the error as
+ * lastError; otherwise it is FAILED.
+ */
+const endAttempt = (error: { code: string; message: string }, backoffBaseMs: number) => sql.fragment`
+  status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
+                WHEN attempt < max_attempts THEN 'queued' ELSE 'failed' END,
+  error = CASE WHEN cancel_requested_at IS NOT NULL THEN error ELSE ${error.message} END,
+  error_code = CASE WHEN cancel_requested_at IS NOT NULL THEN error_code ELSE ${error.code} END,
+  run_at = CASE WHEN cancel_requested_at IS NULL AND attempt < max_attempts
+                THEN clock_timestamp() + make_interval(secs => least(3600.0, ${backoffBaseMs}::float8 / 1000 * 2 ^ (attempt - 1)) * (0.75 + random() / 2))
+                ELSE run_at END,
+  finished_at = CASE WHEN cancel_requested_at IS NOT NULL OR attempt >= max_attempts THEN clock_timestamp() END`;
+
+export async function endFailedAttempt(
+  db: CommonQueryMethods,
+  claim: Claim,
+  error: { code: string; message: string },
+  backoffBaseMs: number,
+): Promise<Job | null> {
   return db.maybeOne(sql.type(jobRow)`
-    /* failJob */
-    UPDATE jobs SET status = 'failed', error = ${error.message}, error_code = ${error.code}, finished_at = clock_timestamp()
+    /* endFailedAttempt */
+    UPDATE jobs SET ${endAttempt(error, backoffBaseMs)}
     WHERE ${claimed(claim)}
     RETURNING ${jobColumns}`);
 }
@@ -111,38 +169,89 @@ export async function updateJobProgress(db: CommonQueryMethods, claim: Claim, pr
   return result.rowCount === 1;
 }
 
-/** Graceful stop: whatever this process still runs after the grace period is failed as interrupted. */
-export async function failInterruptedJobsOfWorker(db: CommonQueryMethods, workerId: number): Promise<readonly string[]> {
+const interrupted = { code: 'INTERRUPTED', message: INTERRUPTED_MESSAGE };
+
+/** Graceful stop: whatever this process still runs after the grace period ends its attempt as interrupted. */
+export async function interruptJobsOfWorker(db: CommonQueryMethods, workerId: number, backoffBaseMs: number): Promise<readonly string[]> {
   return db.anyFirst(sql.type(jobRow.pick({ id: true }))`
-    /* failInterruptedJobsOfWorker */
-    UPDATE jobs SET status = 'failed', error_code = 'INTERRUPTED', error = ${INTERRUPTED_MESSAGE}, finished_at = clock_timestamp()
+    /* interruptJobsOfWorker */
+    UPDATE jobs SET ${endAttempt(interrupted, backoffBaseMs)}
     WHERE status = 'running' AND worker_id = ${workerId}
     RETURNING id`);
 }
 
 /**
- * Recovery: fails the running jobs of every process that is gone. A live process holds the session advisory
- * lock (namespace, worker_id) on its own connection for as long as it lives, and PostgreSQL releases it the
- * moment that session ends (crash, SIGKILL, OOM kill, lost network). So if this transaction can take the lock,
- * its owner is dead: no timeout to wait for, and a live process's jobs are never touched. The xact lock is
- * held until commit, so two processes recovering at once do not both act on the same worker.
+ * Recovery: ends the running attempts of every process that is gone, as interrupted. A live process holds
+ * the session advisory lock (namespace, worker_id) on its own connection for as long as it lives, and
+ * PostgreSQL releases it the moment that session ends (crash, SIGKILL, OOM kill, or a dead peer found by TCP
+ * keepalive). So if this transaction can take the lock, its owner is dead: no timeout to wait for, and a live
+ * process's jobs are never touched. The xact lock is held until commit, so two processes recovering at once
+ * do not both act on the same worker.
  */
-export async function failJobsOfDeadWorkers(db: CommonQueryMethods): Promise<readonly string[]> {
+export async function recoverJobsOfDeadWorkers(db: CommonQueryMethods, backoffBaseMs: number): Promise<readonly string[]> {
   return db.anyFirst(sql.type(jobRow.pick({ id: true }))`
-    /* failJobsOfDeadWorkers */
+    /* recoverJobsOfDeadWorkers */
     WITH running_workers AS MATERIALIZED (
       SELECT DISTINCT worker_id FROM jobs WHERE status = 'running'
     ), dead_workers AS MATERIALIZED (
       SELECT worker_id FROM running_workers
       WHERE pg_try_advisory_xact_lock(${WORKER_LOCK_NAMESPACE}, worker_id)
     )
-    UPDATE jobs SET status = 'failed', error_code = 'INTERRUPTED', error = ${INTERRUPTED_MESSAGE}, finished_at = clock_timestamp()
+    UPDATE jobs SET ${endAttempt(interrupted, backoffBaseMs)}
     FROM dead_workers
     WHERE jobs.status = 'running' AND jobs.worker_id = dead_workers.worker_id
     RETURNING jobs.id`);
 }
 
-/** The job's states after `afterRevision`, oldest first: what a subscriber positioned there has not seen yet. */
+/**
+ * cancelJob: a queued job is CANCELLED at once; a running one records the request (it survives a lost
+ * notification or a restart) and its runner ends it. Returns null when the job is neither queued nor running.
+ */
+export async function requestCancel(db: CommonQueryMethods, id: string): Promise<Job | null> {
+  return db.maybeOne(sql.type(jobRow)`
+    /* requestCancel */
+    UPDATE jobs SET
+      status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+      finished_at = CASE WHEN status = 'queued' THEN clock_timestamp() ELSE finished_at END,
+      cancel_requested_at = coalesce(cancel_requested_at, clock_timestamp())
+    WHERE id = ${id} AND status IN ('queued', 'running')
+    RETURNING ${jobColumns}`);
+}
+
+/** The runner's backstop for cancel notifications it missed: its running jobs with a cancel request. */
+export async function listCancelRequestedJobsOfWorker(db: CommonQueryMethods, workerId: number): Promise<readonly string[]> {
+  return db.anyFirst(sql.type(jobRow.pick({ id: true }))`
+    /* listCancelRequestedJobsOfWorker */
+    SELECT id FROM jobs WHERE status = 'running' AND worker_id = ${workerId} AND cancel_requested_at IS NOT NULL`);
+}
+
+/**
+ * retryJob: a FAILED or CANCELLED job goes back to the queue as a new attempt (one more than it had), due
+ * now; its last error stays readable. Returns null when the job is in another state.
+ */
+export async function requeueFinishedJob(db: CommonQueryMethods, id: string): Promise<Job | null> {
+  return db.maybeOne(sql.type(jobRow)`
+    /* requeueFinishedJob */
+    UPDATE jobs SET status = 'queued', run_at = clock_timestamp(), finished_at = NULL, result = NULL, progress = NULL,
+      cancel_requested_at = NULL, max_attempts = greatest(max_attempts, least(100, attempt + 1))
+    WHERE id = ${id} AND status IN ('failed', 'cancelled')
+    RETURNING ${jobColumns}`);
+}
+
+/** Retention: deletes up to `batchSize` finished jobs older than `olderThanMs` (events go with them). */
+export async function deleteFinishedJobs(db: CommonQueryMethods, olderThanMs: number, batchSize: number): Promise<number> {
+  const result = await db.query(sql.unsafe`
+    /* deleteFinishedJobs */
+    DELETE FROM jobs WHERE id IN (
+      SELECT id FROM jobs
+      WHERE finished_at < clock_timestamp() - make_interval(secs => ${olderThanMs / 1000})
+        AND status IN ('completed', 'failed', 'cancelled')
+      LIMIT ${batchSize}
+      FOR UPDATE SKIP LOCKED
+    )`);
+  return result.rowCount;
+}
+
 export async function listJobEventsAfter(
   db: CommonQueryMethods,
   id: string,

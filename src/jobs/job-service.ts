@@ -1,10 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import type { DatabasePool } from 'slonik';
+import { isDeepStrictEqual } from 'node:util';
+import type { CommonQueryMethods, DatabasePool } from 'slonik';
 import { findKind, kindNames } from '../kinds/registry.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
-import { badUserInput } from './errors.ts';
+import { badUserInput, JobqlError } from './errors.ts';
 import type { Job, JobStatus, JsonValue } from './job.ts';
-import { findJobById, insertJob, listJobs } from './job-queries.ts';
+import {
+  findJobById,
+  findJobByIdempotencyKey,
+  insertJob,
+  listJobs,
+  type NewJob,
+  requestCancel,
+  requeueFinishedJob,
+} from './job-queries.ts';
 import { findUnstorableString } from './json-check.ts';
 
 // The use cases the API offers on jobs. Checks every input before any SQL runs, so a bad request costs
@@ -27,41 +36,157 @@ export type JobPage = {
   hasNextPage: boolean;
 };
 
+export type CreateJobRequest = {
+  kind: string;
+  input?: unknown;
+  idempotencyKey?: string | null;
+  runAt?: string | null;
+  priority?: number | null;
+  maxAttempts?: number | null;
+  timeoutMs?: number | null;
+};
+
+export const MAX_BATCH = 1000;
+const MAX_TIMEOUT_MS = 7 * 24 * 3_600_000;
+
+/** Checks one createJob request completely, before any SQL; `argument` prefixes the paths in errors. */
+function checkRequest(request: CreateJobRequest, argument: string): NewJob {
+  const kind = findKind(request.kind);
+  if (!kind) {
+    throw badUserInput(`unknown job kind ${JSON.stringify(request.kind)}; known kinds: ${kindNames().join(', ')}`, {
+      argument: `${argument}.kind`,
+      knownKinds: kindNames(),
+    });
+  }
+  const input = request.input === undefined || request.input === null ? {} : request.input;
+  const size = Buffer.byteLength(JSON.stringify(input), 'utf8');
+  if (size > MAX_INPUT_BYTES) {
+    throw badUserInput(`input is ${size} bytes; at most ${MAX_INPUT_BYTES} are accepted`, { argument: `${argument}.input` });
+  }
+  const unstorable = findUnstorableString(input);
+  if (unstorable) {
+    throw badUserInput('input contains a NUL character or an unpaired surrogate, which cannot be stored', {
+      argument: `${argument}.input`,
+      path: unstorable,
+    });
+  }
+  const checked = kind.input.safeParse(input);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    const path = issue?.path.map(String) ?? [];
+    throw badUserInput(
+      `input does not match kind ${kind.name}: ${path.length ? `at ${path.join('.')}: ` : ''}${issue?.message ?? 'invalid'}`,
+      {
+        argument: `${argument}.input`,
+        path,
+        issues: checked.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
+      },
+    );
+  }
+  const whole = (name: string, value: number | null | undefined, min: number, max: number, fallback: number | null) => {
+    if (value === null || value === undefined) return fallback;
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw badUserInput(`${name} must be a whole number from ${min} to ${max}`, { argument: `${argument}.${name}` });
+    }
+    return value;
+  };
+  const key = request.idempotencyKey ?? null;
+  if (key !== null && (key.length < 1 || key.length > 200 || findUnstorableString(key))) {
+    throw badUserInput('idempotencyKey must be 1 to 200 characters of text', { argument: `${argument}.idempotencyKey` });
+  }
+  return {
+    id: randomUUID(),
+    kind: kind.name,
+    // The client's input is stored as sent (it was checked above); handlers get the parsed value.
+    input: input as JsonValue,
+    maxAttempts: whole('maxAttempts', request.maxAttempts, 1, 100, 1) as number,
+    priority: whole('priority', request.priority, -1000, 1000, 0) as number,
+    timeoutMs: whole('timeoutMs', request.timeoutMs, 1, MAX_TIMEOUT_MS, null),
+    runAt: request.runAt ?? null,
+    idempotencyKey: key,
+  };
+}
+
+/**
+ * Inserts a checked job; with an idempotency key already taken, returns the job that holds it, or fails with
+ * CONFLICT when that job was created with another kind or input (AIP-155: same request, same answer).
+ */
+async function insertIdempotently(db: CommonQueryMethods, job: NewJob): Promise<Job> {
+  const inserted = await insertJob(db, job);
+  if (inserted) return inserted;
+  const existing = await findJobByIdempotencyKey(db, job.idempotencyKey as string);
+  if (!existing) throw new Error('idempotency key conflict without a holder');
+  if (existing.kind !== job.kind || !isDeepStrictEqual(existing.input, job.input)) {
+    throw new JobqlError('CONFLICT', 'this idempotencyKey was used for a job with another kind or input', {
+      argument: 'idempotencyKey',
+      jobId: existing.id,
+    });
+  }
+  return existing;
+}
+
 export function createJobService(pool: DatabasePool) {
+  const findOrFail = async (id: string) => {
+    const job = await findJobById(pool, parseJobId(id));
+    if (!job) throw new JobqlError('NOT_FOUND', `no job with id ${id}`, { argument: 'id' });
+    return job;
+  };
+
   return {
     parseId: (id: string) => parseJobId(id),
 
-    async createJob(request: { kind: string; input: unknown }): Promise<Job> {
-      const kind = findKind(request.kind);
-      if (!kind) {
-        throw badUserInput(`unknown job kind ${JSON.stringify(request.kind)}; known kinds: ${kindNames().join(', ')}`, {
-          argument: 'input.kind',
-          knownKinds: kindNames(),
-        });
+    async createJob(request: CreateJobRequest): Promise<Job> {
+      return insertIdempotently(pool, checkRequest(request, 'input'));
+    },
+
+    /** All or none, in one transaction; a bad item fails the batch with its index. Returned in order. */
+    async createJobs(requests: readonly CreateJobRequest[]): Promise<Job[]> {
+      if (requests.length < 1 || requests.length > MAX_BATCH) {
+        throw badUserInput(`inputs must hold 1 to ${MAX_BATCH} jobs`, { argument: 'inputs' });
       }
-      const input = request.input === undefined || request.input === null ? {} : request.input;
-      const size = Buffer.byteLength(JSON.stringify(input), 'utf8');
-      if (size > MAX_INPUT_BYTES) {
-        throw badUserInput(`input is ${size} bytes; at most ${MAX_INPUT_BYTES} are accepted`, { argument: 'input.input' });
-      }
-      const unstorable = findUnstorableString(input);
-      if (unstorable) {
-        throw badUserInput('input contains a NUL character or an unpaired surrogate, which cannot be stored', {
-          argument: 'input.input',
-          path: unstorable,
-        });
-      }
-      const checked = kind.input.safeParse(input);
-      if (!checked.success) {
-        const issue = checked.error.issues[0];
-        const path = issue?.path.map(String) ?? [];
-        throw badUserInput(
-          `input does not match kind ${kind.name}: ${path.length ? `at ${path.join('.')}: ` : ''}${issue?.message ?? 'invalid'}`,
-          { argument: 'input.input', path, issues: checked.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) },
-        );
-      }
-      // The client's input is stored as sent (it was checked above); handlers get the parsed value.
-      return insertJob(pool, { id: randomUUID(), kind: kind.name, input: input as JsonValue });
+      const jobs = requests.map((request, index) => {
+        try {
+          return checkRequest(request, `inputs.${index}`);
+        } catch (error) {
+          if (error instanceof JobqlError) error.details.index = index;
+          throw error;
+        }
+      });
+      return pool.transaction(async (tx) => {
+        const created: Job[] = [];
+        for (const [index, job] of jobs.entries()) {
+          try {
+            created.push(await insertIdempotently(tx, job));
+          } catch (error) {
+            if (error instanceof JobqlError) error.details.index = index;
+            throw error;
+          }
+        }
+        return created;
+      });
+    },
+
+    /** Cancels a queued job at once, asks a running one to stop; a cancelled one is returned unchanged. */
+    async cancelJob(id: string): Promise<Job> {
+      const requested = await requestCancel(pool, parseJobId(id));
+      if (requested) return requested;
+      const job = await findOrFail(id);
+      if (job.status === 'cancelled') return job;
+      throw new JobqlError('CONFLICT', `the job is ${job.status.toUpperCase()}; only a QUEUED or RUNNING job can be cancelled`, {
+        argument: 'id',
+        status: job.status.toUpperCase(),
+      });
+    },
+
+    /** Puts a FAILED or CANCELLED job back in the queue as a new attempt. */
+    async retryJob(id: string): Promise<Job> {
+      const requeued = await requeueFinishedJob(pool, parseJobId(id));
+      if (requeued) return requeued;
+      const job = await findOrFail(id);
+      throw new JobqlError('CONFLICT', `the job is ${job.status.toUpperCase()}; only a FAILED or CANCELLED job can be retried`, {
+        argument: 'id',
+        status: job.status.toUpperCase(),
+      });
     },
 
     async getJob(id: string): Promise<Job | null> {

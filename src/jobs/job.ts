@@ -19,12 +19,18 @@ export const jobRow = z.object({
   errorCode: z.string().nullable(),
   progress: z.number().nullable(),
   attempt: z.number().int(),
+  maxAttempts: z.number().int(),
+  priority: z.number().int(),
+  timeoutMs: z.number().int().nullable(),
   revision: z.number().int(),
   workerId: z.number().int().nullable(),
   createdAt: timestamp,
   updatedAt: timestamp,
   startedAt: timestamp.nullable(),
   finishedAt: timestamp.nullable(),
+  runAt: timestamp,
+  cancelRequestedAt: timestamp.nullable(),
+  idempotencyKey: z.string().nullable(),
 });
 
 export type Job = z.infer<typeof jobRow>;

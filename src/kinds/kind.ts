@@ -4,7 +4,12 @@ import type { JsonValue } from '../jobs/job.ts';
 export type JobContext = {
   /** The job's id. */
   jobId: string;
-  /** Fires when the job must stop: the process is shutting down past its grace period. Handlers should honour it. */
+  /** Which attempt this is, from 1. */
+  attempt: number;
+  /**
+   * Fires when the job must stop: its timeout passed, it was cancelled, or the process is shutting down past
+   * its grace period. Handlers should honour it; one that does not loses its slot shortly after anyway.
+   */
   signal: AbortSignal;
   /** Reports progress as a fraction from 0 to 1. Cheap to call often: writes are coalesced. */
   progress: (fraction: number) => void;
@@ -14,6 +19,8 @@ export type JobContext = {
 export type JobKind<Schema extends z.ZodType = z.ZodType> = {
   name: string;
   input: Schema;
+  /** Default timeout of this kind's jobs (a job's own timeoutMs wins); none when absent. */
+  timeoutMs?: number;
   handler: (input: z.output<Schema>, ctx: JobContext) => Promise<JsonValue | undefined>;
 };
 

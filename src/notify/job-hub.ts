@@ -65,7 +65,6 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
   const { pool, listener } = options;
   const entries = new Map<string, Entry>();
   const jobsWatches = new Set<JobsWatchState>();
-  const queuedHandlers: Array<() => void> = [];
   let watchCount = 0;
   let closed = false;
   let lostAt: number | null = null;
@@ -146,7 +145,6 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
   }
 
   function onChange(change: JobChange): void {
-    if (change.status === 'queued') for (const handler of queuedHandlers) handler();
     const entry = entries.get(change.id);
     if (entry) {
       entry.target = Math.max(entry.target, change.revision);
@@ -220,7 +218,6 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
   listener.onReconnect(() => {
     const since = lostAt ?? Date.now();
     lostAt = null;
-    for (const handler of queuedHandlers) handler();
     void recheck();
     void replaySince(since);
   });
@@ -237,11 +234,6 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
   }
 
   return {
-    /** Called when a job is queued anywhere (runner wake-up). */
-    onJobQueued: (handler: () => void) => {
-      queuedHandlers.push(handler);
-    },
-
     activeWatches: () => watchCount,
 
     /** Events held in memory for subscribers that have not read them yet (bounded by MAX_QUEUE per watch). */

@@ -4,20 +4,23 @@ import type { Job, JsonValue } from '../jobs/job.ts';
 import {
   claimNextJobs,
   completeJob,
-  failInterruptedJobsOfWorker,
-  failJob,
+  endFailedAttempt,
+  findNextRunAt,
   INTERRUPTED_MESSAGE,
+  interruptJobsOfWorker,
+  listCancelRequestedJobsOfWorker,
   updateJobProgress,
 } from '../jobs/job-queries.ts';
 import { findUnstorableString } from '../jobs/json-check.ts';
 import { JobFailure } from '../kinds/kind.ts';
 import { findKind } from '../kinds/registry.ts';
 import { logger } from '../logger.ts';
+import type { JobChange } from '../notify/listener.ts';
 import { createProgressWriter } from './progress.ts';
 import { openWorkerSession, type WorkerSession } from './worker-session.ts';
 
 export type Runner = {
-  /** Stops claiming, gives running jobs `graceMs` to finish, aborts the rest and fails them as INTERRUPTED. */
+  /** Stops claiming, gives running jobs `graceMs` to finish, aborts the rest and ends them as INTERRUPTED. */
   stop: (graceMs: number) => Promise<void>;
   /** Jobs this process is running now. */
   runningCount: () => number;
@@ -25,8 +28,12 @@ export type Runner = {
 
 type RunningJob = { controller: AbortController; done: Promise<void> };
 
-const SHUTDOWN = new Error('the process is shutting down');
-const SESSION_LOST = new Error('the process lost its database session, and with it its claim on the job');
+/** Why a running job's AbortSignal fired: the code and message its attempt ends with. */
+type StopReason = { code: 'INTERRUPTED' | 'TIMEOUT' | 'CANCELLED'; message: string };
+const SHUTDOWN: StopReason = { code: 'INTERRUPTED', message: INTERRUPTED_MESSAGE };
+const SESSION_LOST: StopReason = { code: 'INTERRUPTED', message: INTERRUPTED_MESSAGE };
+const CANCELLED: StopReason = { code: 'CANCELLED', message: 'the job was cancelled' };
+const timedOut = (ms: number): StopReason => ({ code: 'TIMEOUT', message: `the job ran longer than its timeout of ${ms} ms` });
 
 /**
  * Runs queued jobs, up to `concurrency` at once. A job is started as soon as a NOTIFY says one was queued;
@@ -38,8 +45,14 @@ export async function startRunner(options: {
   databaseUrl: string;
   concurrency: number;
   pollIntervalMs: number;
-  /** Registers the runner's wake-up for "a job was queued" notifications (from the process's listener). */
-  onJobQueued: (wake: () => void) => void;
+  /** Liveness of this process's session (see worker-session.ts). */
+  leaseMs: number;
+  /** Base of the exponential backoff between attempts. */
+  retryBackoffMs: number;
+  /** How long a handler whose signal fired (timeout, cancel) may take to stop before its slot is taken back. */
+  abortGraceMs: number;
+  /** Registers the runner for the process's job change notifications: wake-ups and cancel requests. */
+  onJobChanged: (handler: (change: JobChange) => void) => void;
 }): Promise<Runner> {
   const { pool, concurrency } = options;
   const running = new Map<string, RunningJob>();
@@ -47,6 +60,7 @@ export async function startRunner(options: {
   let stopping = false;
   let filling = false;
   let fillAgain = false;
+  let dueTimer: NodeJS.Timeout | null = null;
 
   const wake = () => {
     void fillSlots();
@@ -69,6 +83,7 @@ export async function startRunner(options: {
           if (jobs.length === 0) break;
         }
       } while (fillAgain && !stopping);
+      if (!stopping && running.size < concurrency) await armDueTimer();
     } catch (error) {
       logger.error('claiming jobs failed; will retry at the next poll', { err: error });
     } finally {
@@ -76,36 +91,82 @@ export async function startRunner(options: {
     }
   }
 
+  // A job scheduled for later (runAt, or a retry after backoff) starts on time without tight polling: an
+  // idle runner sleeps until the next one falls due. Other processes may take it first; SKIP LOCKED decides.
+  async function armDueTimer(): Promise<void> {
+    const delayMs = await findNextRunAt(pool);
+    if (dueTimer) clearTimeout(dueTimer);
+    dueTimer = null;
+    if (delayMs !== null && delayMs > 0 && delayMs < options.pollIntervalMs) {
+      dueTimer = setTimeout(wake, Math.ceil(delayMs));
+    }
+  }
+
+  // The backstop for cancel notifications this process missed: the rows say which of its jobs to stop.
+  async function checkCancelRequests(): Promise<void> {
+    const current = session;
+    if (!current || running.size === 0) return;
+    try {
+      for (const id of await listCancelRequestedJobsOfWorker(pool, current.workerId)) running.get(id)?.controller.abort(CANCELLED);
+    } catch (error) {
+      logger.warn('could not check for cancel requests', { err: error });
+    }
+  }
+
   function startJob(job: Job, workerId: number): void {
     const controller = new AbortController();
-    const done = runJob(job, workerId, controller.signal).finally(() => {
+    const done = runJob(job, workerId, controller).finally(() => {
       running.delete(job.id);
       wake();
     });
     running.set(job.id, { controller, done });
   }
 
-  async function runJob(job: Job, workerId: number, signal: AbortSignal): Promise<void> {
+  type Outcome = { result: JsonValue } | { error: { code: string; message: string } };
+
+  async function runJob(job: Job, workerId: number, controller: AbortController): Promise<void> {
+    const { signal } = controller;
     const claim = { id: job.id, workerId, attempt: job.attempt };
     const progress = createProgressWriter((fraction) => updateJobProgress(pool, claim, fraction));
     logger.info('job started', { jobId: job.id, kind: job.kind, attempt: job.attempt, workerId });
-    let outcome: { result: JsonValue } | { error: { code: string; message: string } };
-    try {
-      const kind = findKind(job.kind);
-      if (!kind) throw new JobFailure('UNKNOWN_KIND', `no handler for kind ${job.kind} in this process`);
-      const input = kind.input.parse(job.input);
-      const result = await kind.handler(input, { jobId: job.id, signal, progress: progress.report });
-      outcome = { result: toStorableResult(result) };
-    } catch (error) {
-      outcome = { error: describeFailure(error, signal) };
-    }
+    const kind = findKind(job.kind);
+    const timeoutMs = job.timeoutMs ?? kind?.timeoutMs ?? null;
+    const timeout = timeoutMs === null ? null : setTimeout(() => controller.abort(timedOut(timeoutMs)), timeoutMs);
+    const handled = (async (): Promise<Outcome> => {
+      try {
+        if (!kind) throw new JobFailure('UNKNOWN_KIND', `no handler for kind ${job.kind} in this process`);
+        const input = kind.input.parse(job.input);
+        const result = await kind.handler(input, { jobId: job.id, attempt: job.attempt, signal, progress: progress.report });
+        return { result: toStorableResult(result) };
+      } catch (error) {
+        return { error: describeFailure(error, signal) };
+      }
+    })();
+    // A handler that ignores its signal cannot keep the slot: after abortGraceMs the attempt ends anyway (with
+    // the signal's reason) and the slot is free; whatever the handler does later is refused by the claim guard.
+    let abandon: NodeJS.Timeout | null = null;
+    const abandoned = new Promise<Outcome>((resolve) => {
+      const giveUp = () => {
+        abandon = setTimeout(() => resolve({ error: signal.reason as StopReason }), options.abortGraceMs);
+      };
+      if (signal.aborted) giveUp();
+      else signal.addEventListener('abort', giveUp, { once: true });
+    });
+    const outcome = await Promise.race([handled, abandoned]);
+    if (timeout) clearTimeout(timeout);
+    if (abandon) clearTimeout(abandon);
     await progress.close();
-    // The finish must reach the database, or the job would stay running for as long as this process lives.
+    // The end must reach the database, or the job would stay running for as long as this process lives.
     for (let attempt = 1; ; attempt++) {
       try {
-        const finished = 'result' in outcome ? await completeJob(pool, claim, outcome.result) : await failJob(pool, claim, outcome.error);
-        if (finished) logger.info(`job ${finished.status}`, { jobId: job.id, kind: job.kind, errorCode: finished.errorCode });
-        else logger.warn('job finished after losing its claim; its recorded state stands', { jobId: job.id });
+        const finished =
+          'result' in outcome
+            ? await completeJob(pool, claim, outcome.result)
+            : await endFailedAttempt(pool, claim, outcome.error, options.retryBackoffMs);
+        if (!finished) logger.warn('job finished after losing its claim; its recorded state stands', { jobId: job.id });
+        else if (finished.status === 'queued') {
+          logger.info('job queued for another attempt', { jobId: job.id, kind: job.kind, errorCode: finished.errorCode, runAt: finished.runAt });
+        } else logger.info(`job ${finished.status}`, { jobId: job.id, kind: job.kind, errorCode: finished.errorCode });
         return;
       } catch (error) {
         if (attempt >= 5 || stopping) {
@@ -125,7 +186,7 @@ export async function startRunner(options: {
     for (let failures = 0; !stopping; ) {
       if (!current) {
         try {
-          current = await openWorkerSession(options.databaseUrl);
+          current = await openWorkerSession(options.databaseUrl, options.leaseMs);
           session = current;
           failures = 0;
           wake();
@@ -138,20 +199,27 @@ export async function startRunner(options: {
       }
       const error = await current.lost;
       if (stopping) return;
+      await current.close();
       session = null;
       logger.error("worker session lost; aborting this process's running jobs", { workerId: current.workerId, err: error });
       for (const job of running.values()) job.controller.abort(SESSION_LOST);
       await Promise.allSettled([...running.values()].map((job) => job.done));
-      await failInterruptedJobsOfWorker(pool, current.workerId).catch(() => {});
+      await interruptJobsOfWorker(pool, current.workerId, options.retryBackoffMs).catch(() => {});
       current = null;
     }
   }
 
   // The first session is opened before start returns, so a database that is down fails startup loudly.
-  session = await openWorkerSession(options.databaseUrl);
+  session = await openWorkerSession(options.databaseUrl, options.leaseMs);
   void superviseSession(session);
-  options.onJobQueued(wake);
-  const poll = setInterval(wake, options.pollIntervalMs);
+  options.onJobChanged((change) => {
+    if (change.status === 'queued') wake();
+    else if (change.cancel && change.status === 'running') running.get(change.id)?.controller.abort(CANCELLED);
+  });
+  const poll = setInterval(() => {
+    wake();
+    void checkCancelRequests();
+  }, options.pollIntervalMs);
   wake();
 
   return {
@@ -159,6 +227,7 @@ export async function startRunner(options: {
     stop: async (graceMs) => {
       stopping = true;
       clearInterval(poll);
+      if (dueTimer) clearTimeout(dueTimer);
       const allDone = () => Promise.allSettled([...running.values()].map((job) => job.done));
       await settledWithin(allDone(), graceMs);
       if (running.size > 0) {
@@ -169,8 +238,8 @@ export async function startRunner(options: {
       }
       const current = session;
       if (current) {
-        // Before the lock is released: fail whatever is still running here, so no job outlives a graceful stop as running.
-        const interrupted = await failInterruptedJobsOfWorker(pool, current.workerId);
+        // Before the lock is released: end whatever still runs here, so no job outlives a graceful stop as running.
+        const interrupted = await interruptJobsOfWorker(pool, current.workerId, options.retryBackoffMs);
         if (interrupted.length > 0) logger.warn('jobs interrupted by shutdown', { jobIds: interrupted });
         await current.close();
       }
@@ -200,7 +269,7 @@ function toStorableResult(result: JsonValue | undefined): JsonValue {
 }
 
 function describeFailure(error: unknown, signal: AbortSignal): { code: string; message: string } {
-  if (signal.aborted) return { code: 'INTERRUPTED', message: INTERRUPTED_MESSAGE };
+  if (signal.aborted) return signal.reason as StopReason;
   // Only a JobFailure chooses its code: a stray `code` on other errors (ECONNREFUSED, …) is not part of the API.
   const code = error instanceof JobFailure ? error.code : 'JOB_FAILED';
   const message = error instanceof Error ? error.message : String(error);

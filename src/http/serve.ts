@@ -1,0 +1,88 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { GraphQLSchema } from 'graphql';
+import { createYoga } from 'graphql-yoga';
+import type { GraphQLContext } from '../graphql/context.ts';
+import { maskError } from '../graphql/errors.ts';
+import { logger } from '../logger.ts';
+import { createHttpServer } from './server.ts';
+import { sseWithEventIds } from './sse.ts';
+import { attachWebSocketServer } from './websocket.ts';
+
+const DRAIN_MS = 5000;
+
+export type HttpFrontend = {
+  /** http://host:port of the server. */
+  url: string;
+  /** Stops taking new connections; open ones carry on. */
+  stopAccepting: () => void;
+  /** Closes WebSockets (1001), lets requests in flight finish (bounded), then cuts what is left. */
+  close: () => Promise<void>;
+};
+
+/** Yoga at /graphql (HTTP and SSE), graphql-ws on the same port and path, and the REST routes. */
+export async function startHttpFrontend(options: {
+  schema: GraphQLSchema;
+  context: (initial: { request?: Request }) => GraphQLContext;
+  host: string;
+  port: number;
+}): Promise<HttpFrontend> {
+  const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
+    schema: options.schema,
+    graphqlEndpoint: '/graphql',
+    context: options.context,
+    plugins: [sseWithEventIds()],
+    maskedErrors: { maskError: (error, message) => maskError(error, message) },
+    // Yoga reports every client error at its error level; the unexpected ones are logged by maskError.
+    logging: {
+      debug: (...args) => logger.debug('yoga', { args: args.map(String) }),
+      info: (...args) => logger.debug('yoga', { args: args.map(String) }),
+      warn: (...args) => logger.warn('yoga', { args: args.map(String) }),
+      error: (...args) => logger.debug('yoga', { args: args.map(String) }),
+    },
+    landingPage: false,
+  });
+  const http = createHttpServer({ yoga, schema: options.schema, context: () => options.context({}) });
+  const websockets = attachWebSocketServer(http, yoga);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(options.port, options.host, () => resolve());
+    });
+  } catch (error) {
+    await websockets.close();
+    throw error;
+  }
+  const address = http.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closed: Promise<void> | null = null;
+  const stopAccepting = () => {
+    closed ??= new Promise<void>((resolve) => http.close(() => resolve()));
+    http.closeIdleConnections();
+  };
+  return {
+    url: `http://${host}:${address.port}`,
+    stopAccepting,
+    close: async () => {
+      stopAccepting();
+      await websockets.close();
+      // Requests in flight get to finish (a client whose createJob was cut off could not tell whether its
+      // job exists); keep-alive connections are closed as they fall idle. Past the bound, cut the rest.
+      await drain(http, closed as Promise<void>, DRAIN_MS);
+      http.closeAllConnections();
+      await closed;
+      await yoga.dispose();
+    },
+  };
+}
+
+async function drain(http: Server, closed: Promise<void>, boundMs: number): Promise<void> {
+  let done = false;
+  void closed.then(() => {
+    done = true;
+  });
+  for (const deadline = Date.now() + boundMs; !done && Date.now() < deadline; ) {
+    http.closeIdleConnections();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
