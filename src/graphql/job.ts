@@ -36,7 +36,9 @@ export const Job = builder.objectType('Job', {
       description: 'The error of the last attempt that did not succeed, in any status: readable while a retry waits and after it succeeds.',
       resolve: (job) => (job.errorCode === null ? null : { code: job.errorCode, message: job.error ?? '' }),
     }),
-    maxAttempts: t.exposeInt('maxAttempts', { description: 'Attempts the job may take; a failure or interruption with attempts left is retried.' }),
+    maxAttempts: t.exposeInt('maxAttempts', {
+      description: 'Attempts the job may take; a failure or interruption with attempts left is retried.',
+    }),
     priority: t.exposeInt('priority', { description: 'Higher runs first; FIFO within a priority.' }),
     runAt: t.expose('runAt', { type: 'DateTime', description: 'Not started before this time (requested start, or the next retry).' }),
     timeoutMs: t.exposeInt('timeoutMs', { nullable: true, description: "The job's own timeout; null: its kind's default, if any." }),
@@ -91,12 +93,16 @@ const CreateJobInput = builder.inputType('CreateJobInput', {
     input: t.field({ type: 'JSON', required: false, description: "The job's input, checked against the kind's schema. Default {}." }),
     idempotencyKey: t.string({
       required: false,
-      description: 'A second createJob with the same key returns the first job and creates nothing; with another kind or input it is a CONFLICT.',
+      description:
+        'A second createJob with the same key returns the first job and creates nothing; with another kind or input it is a CONFLICT.',
     }),
     runAt: t.field({ type: 'DateTime', required: false, description: 'Start no earlier than this. Default: now.' }),
     priority: t.int({ required: false, description: '-1000 to 1000, higher first. Default 0.' }),
     maxAttempts: t.int({ required: false, description: '1 to 100. Default 1: a failure or interruption is final.' }),
-    timeoutMs: t.int({ required: false, description: "Past this the handler is aborted and the attempt ends TIMEOUT. Default: the kind's." }),
+    timeoutMs: t.int({
+      required: false,
+      description: "Past this the handler is aborted and the attempt ends TIMEOUT. Default: the kind's.",
+    }),
   }),
 });
 

@@ -18,7 +18,8 @@ export function startMaintenance(options: { pool: DatabasePool; leaseMs: number;
   async function recover(): Promise<void> {
     try {
       const recovered = await recoverJobsOfDeadWorkers(pool, options.retryBackoffMs);
-      if (recovered.length > 0) logger.warn('recovered the running jobs of processes that are gone', { count: recovered.length, jobIds: recovered.slice(0, 50) });
+      if (recovered.length > 0)
+        logger.warn('recovered the running jobs of processes that are gone', { count: recovered.length, jobIds: recovered.slice(0, 50) });
     } catch (error) {
       logger.warn('recovery of dead workers failed; will retry', { err: error });
     }

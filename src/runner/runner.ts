@@ -165,7 +165,12 @@ export async function startRunner(options: {
             : await endFailedAttempt(pool, claim, outcome.error, options.retryBackoffMs);
         if (!finished) logger.warn('job finished after losing its claim; its recorded state stands', { jobId: job.id });
         else if (finished.status === 'queued') {
-          logger.info('job queued for another attempt', { jobId: job.id, kind: job.kind, errorCode: finished.errorCode, runAt: finished.runAt });
+          logger.info('job queued for another attempt', {
+            jobId: job.id,
+            kind: job.kind,
+            errorCode: finished.errorCode,
+            runAt: finished.runAt,
+          });
         } else logger.info(`job ${finished.status}`, { jobId: job.id, kind: job.kind, errorCode: finished.errorCode });
         return;
       } catch (error) {

@@ -1,0 +1,272 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { startApp } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import {
+  CancelJobDocument,
+  CreateJobDocument,
+  type CreateJobInput,
+  CreateJobsDocument,
+  GetJobDocument,
+  type JobFieldsFragment,
+  type JobStatus,
+  RetryJobDocument,
+} from './generated/graphql.ts';
+import { startTestApp, type TestApp } from './helpers/app.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { data, execute } from './helpers/graphql.ts';
+import { waitFor } from './helpers/wait.ts';
+
+// Retries, timeouts, cancellation, idempotency, scheduling, batches and retention, through the public API
+// of a real server on a real PostgreSQL.
+let db: TestDatabase;
+let app: TestApp;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  app = await startTestApp(db.url, { workerConcurrency: 4, retryBackoffMs: 20, abortGraceMs: 300 });
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await db?.drop();
+});
+
+async function create(input: CreateJobInput, url = app.url): Promise<JobFieldsFragment> {
+  return (await data(url, CreateJobDocument, { input })).createJob;
+}
+
+async function until(id: string, statuses: JobStatus[], url = app.url): Promise<JobFieldsFragment> {
+  return waitFor(`job ${id} to be ${statuses.join(' or ')}`, async () => {
+    const { job } = await data(url, GetJobDocument, { id });
+    return job && statuses.includes(job.status) ? job : undefined;
+  });
+}
+
+describe('retries', () => {
+  test('a handler that throws twice then succeeds, maxAttempts 3, ends COMPLETED on attempt 3 with the last error readable', async () => {
+    const job = await create({ kind: 'flaky', input: { failures: 2 }, maxAttempts: 3 });
+    const done = await until(job.id, ['COMPLETED', 'FAILED']);
+    expect(done).toMatchObject({
+      status: 'COMPLETED',
+      attempt: 3,
+      maxAttempts: 3,
+      result: { succeededOnAttempt: 3 },
+      error: null,
+      lastError: { code: 'FLAKY', message: expect.stringContaining('attempt 2') },
+    });
+    // Between attempts the job was QUEUED again, due after a backoff, with the error readable.
+    const waits = await db.query<{ error_code: string; delayed: boolean }>(
+      `SELECT error_code, run_at > updated_at AS delayed FROM job_events WHERE job_id = $1 AND status = 'queued' AND attempt > 0 ORDER BY revision`,
+      [job.id],
+    );
+    expect(waits).toEqual([
+      { error_code: 'FLAKY', delayed: true },
+      { error_code: 'FLAKY', delayed: true },
+    ]);
+  });
+
+  test('with no attempts left the job is FAILED with the last error', async () => {
+    const job = await create({ kind: 'flaky', input: { failures: 5 }, maxAttempts: 2 });
+    expect(await until(job.id, ['COMPLETED', 'FAILED'])).toMatchObject({ status: 'FAILED', attempt: 2, error: { code: 'FLAKY' } });
+  });
+
+  test('the default is one attempt: a failure is final', async () => {
+    const job = await create({ kind: 'flaky', input: { failures: 1 } });
+    expect(await until(job.id, ['COMPLETED', 'FAILED'])).toMatchObject({ status: 'FAILED', attempt: 1, maxAttempts: 1 });
+  });
+});
+
+describe('timeouts', () => {
+  test('past timeoutMs the handler is aborted and the job FAILED with TIMEOUT', async () => {
+    const job = await create({ kind: 'sleep', input: { ms: 20_000 }, timeoutMs: 200 });
+    expect(await until(job.id, ['FAILED', 'COMPLETED'])).toMatchObject({ status: 'FAILED', error: { code: 'TIMEOUT' } });
+  });
+
+  test('a handler that ignores the signal loses its slot anyway, and the job is FAILED with TIMEOUT', async () => {
+    const single = await startTestApp(db.url, { workerConcurrency: 1, abortGraceMs: 200 });
+    try {
+      // The only slot of a second process takes the stubborn job (this one's slots are busy sleeping).
+      const stubborn = await create(
+        { kind: 'sleep', input: { ms: 60_000, ignoreSignal: true }, timeoutMs: 200, priority: 1000 },
+        single.url,
+      );
+      expect(await until(stubborn.id, ['FAILED', 'COMPLETED'], single.url)).toMatchObject({ status: 'FAILED', error: { code: 'TIMEOUT' } });
+      const next = await create({ kind: 'echo', input: { after: 'timeout' }, priority: 1000 }, single.url);
+      expect(await until(next.id, ['COMPLETED'], single.url)).toMatchObject({ result: { after: 'timeout' } });
+    } finally {
+      await single.stop();
+    }
+  });
+
+  test('a timed-out attempt with attempts left is retried', async () => {
+    const job = await create({ kind: 'sleep', input: { ms: 20_000 }, timeoutMs: 100, maxAttempts: 2 });
+    expect(await until(job.id, ['FAILED', 'COMPLETED'])).toMatchObject({ status: 'FAILED', attempt: 2, error: { code: 'TIMEOUT' } });
+  });
+});
+
+describe('cancelJob', () => {
+  test('a queued job is CANCELLED at once; cancelling it again returns it unchanged', async () => {
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const job = await create({ kind: 'echo', runAt: later });
+    expect(job.status).toBe('QUEUED');
+    const { cancelJob } = await data(app.url, CancelJobDocument, { id: job.id });
+    expect(cancelJob).toMatchObject({ status: 'CANCELLED', error: null });
+    expect(cancelJob.finishedAt).not.toBeNull();
+    const again = await data(app.url, CancelJobDocument, { id: job.id });
+    expect(again.cancelJob).toEqual(cancelJob);
+  });
+
+  test('a running job gets its signal and ends CANCELLED', async () => {
+    const job = await create({ kind: 'sleep', input: { ms: 30_000 } });
+    await until(job.id, ['RUNNING']);
+    const { cancelJob } = await data(app.url, CancelJobDocument, { id: job.id });
+    expect(cancelJob.cancelRequestedAt).not.toBeNull();
+    expect(await until(job.id, ['CANCELLED', 'COMPLETED', 'FAILED'])).toMatchObject({ status: 'CANCELLED', result: null });
+  });
+
+  test('a finished job is a CONFLICT; an unknown one NOT_FOUND; a malformed id BAD_USER_INPUT', async () => {
+    const done = await create({ kind: 'echo' });
+    await until(done.id, ['COMPLETED']);
+    const failed = await create({ kind: 'fail', input: { message: 'x' } });
+    await until(failed.id, ['FAILED']);
+    for (const [id, code] of [
+      [done.id, 'CONFLICT'],
+      [failed.id, 'CONFLICT'],
+      ['00000000-0000-4000-8000-000000000000', 'NOT_FOUND'],
+      ['nope', 'BAD_USER_INPUT'],
+    ]) {
+      const response = await execute(app.url, CancelJobDocument, { id: id as string });
+      expect(response.errors?.[0]?.extensions?.code).toBe(code);
+    }
+    expect((await data(app.url, GetJobDocument, { id: done.id })).job?.status).toBe('COMPLETED');
+  });
+});
+
+describe('retryJob', () => {
+  test('puts a FAILED or CANCELLED job back in the queue as a new attempt; other states are a CONFLICT', async () => {
+    const failed = await create({ kind: 'fail', input: { message: 'first' } });
+    await until(failed.id, ['FAILED']);
+    const { retryJob } = await data(app.url, RetryJobDocument, { id: failed.id });
+    expect(retryJob).toMatchObject({ status: 'QUEUED', lastError: { code: 'JOB_FAILED' }, finishedAt: null });
+    expect(await until(failed.id, ['FAILED'])).toMatchObject({ attempt: 2 });
+
+    const cancelled = await create({ kind: 'echo', input: { again: true }, runAt: new Date(Date.now() + 3_600_000).toISOString() });
+    await data(app.url, CancelJobDocument, { id: cancelled.id });
+    await data(app.url, RetryJobDocument, { id: cancelled.id });
+    expect(await until(cancelled.id, ['COMPLETED'])).toMatchObject({ result: { again: true } });
+
+    const response = await execute(app.url, RetryJobDocument, { id: cancelled.id });
+    expect(response.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+  });
+});
+
+describe('idempotencyKey', () => {
+  test('a second createJob with the same key returns the first job and creates nothing; other input is a CONFLICT', async () => {
+    const first = await create({ kind: 'echo', input: { n: 1 }, idempotencyKey: 'order-42' });
+    const second = await create({ kind: 'echo', input: { n: 1 }, idempotencyKey: 'order-42' });
+    expect(second.id).toBe(first.id);
+    const rows = await db.query<{ count: string }>('SELECT count(*) FROM jobs WHERE idempotency_key = $1', ['order-42']);
+    expect(rows[0]?.count).toBe('1');
+    const other = await execute(app.url, CreateJobDocument, { input: { kind: 'echo', input: { n: 2 }, idempotencyKey: 'order-42' } });
+    expect(other.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', jobId: first.id });
+  });
+
+  test('50 concurrent calls with one key make exactly one row', async () => {
+    const created = await Promise.all(
+      Array.from({ length: 50 }, () => create({ kind: 'echo', input: { same: true }, idempotencyKey: 'concurrent-in-process' })),
+    );
+    expect(new Set(created.map((job) => job.id)).size).toBe(1);
+    const rows = await db.query<{ count: string }>('SELECT count(*) FROM jobs WHERE idempotency_key = $1', ['concurrent-in-process']);
+    expect(rows[0]?.count).toBe('1');
+  });
+});
+
+describe('scheduling and priority', () => {
+  test('higher priority starts first, FIFO within a priority, and a job scheduled for later starts no earlier than its time', async () => {
+    // Jobs are queued while no process runs jobs, then one process with one slot takes them.
+    const scheduling = await createTestDatabase();
+    const api = await startTestApp(scheduling.url, { workerConcurrency: 0 });
+    try {
+      const low = await create({ kind: 'echo', input: { name: 'low' } }, api.url);
+      const highFirst = await create({ kind: 'echo', input: { name: 'high-1' }, priority: 5 }, api.url);
+      const highSecond = await create({ kind: 'echo', input: { name: 'high-2' }, priority: 5 }, api.url);
+      const runAt = new Date(Date.now() + 1500).toISOString();
+      const scheduled = await create({ kind: 'echo', input: { name: 'scheduled' }, priority: 100, runAt }, api.url);
+      const worker = await startApp({ ...loadConfig({ DATABASE_URL: scheduling.url, WORKER_ONLY: 'true' }), workerConcurrency: 1 });
+      try {
+        expect(worker.url).toBeNull();
+        const done = await Promise.all([low, highFirst, highSecond, scheduled].map((job) => until(job.id, ['COMPLETED'], api.url)));
+        const byStart = [...done].sort((a, b) => ((a.startedAt as string) < (b.startedAt as string) ? -1 : 1));
+        expect(byStart.map((job) => (job.input as { name: string }).name)).toEqual(['high-1', 'high-2', 'low', 'scheduled']);
+        const last = done[3] as JobFieldsFragment;
+        expect(new Date(last.startedAt as string).getTime()).toBeGreaterThanOrEqual(new Date(runAt).getTime());
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      await api.stop();
+      await scheduling.drop();
+    }
+  });
+});
+
+describe('createJobs', () => {
+  test('creates the jobs in one transaction and returns them in order', async () => {
+    const inputs = Array.from({ length: 25 }, (_, i) => ({ kind: 'echo', input: { i } }));
+    const { createJobs } = await data(app.url, CreateJobsDocument, { inputs });
+    expect(createJobs.map((job) => job.input)).toEqual(inputs.map((input) => input.input));
+  });
+
+  test('all or none: a bad item fails the batch with its index, and nothing is written', async () => {
+    const before = await db.query<{ count: string }>('SELECT count(*) FROM jobs');
+    const inputs = [{ kind: 'echo' }, { kind: 'echo' }, { kind: 'sleep', input: { ms: 'soon' } }, { kind: 'echo' }];
+    const response = await execute(app.url, CreateJobsDocument, { inputs });
+    expect(response.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', index: 2, argument: 'inputs.2.input' });
+    // A conflict found only in the database (an idempotency key taken with other input) rolls back the rest too.
+    await create({ kind: 'echo', input: { v: 1 }, idempotencyKey: 'batch-key' });
+    const conflicting = [
+      { kind: 'echo', input: { fresh: true } },
+      { kind: 'echo', input: { v: 2 }, idempotencyKey: 'batch-key' },
+    ];
+    const conflict = await execute(app.url, CreateJobsDocument, { inputs: conflicting });
+    expect(conflict.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', index: 1 });
+    const after = await db.query<{ count: string }>('SELECT count(*) FROM jobs');
+    expect(Number(after[0]?.count)).toBe(Number(before[0]?.count) + 1);
+    const tooMany = await execute(app.url, CreateJobsDocument, { inputs: Array.from({ length: 1001 }, () => ({ kind: 'echo' })) });
+    expect(tooMany.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'inputs' });
+  });
+});
+
+describe('retention', () => {
+  test('finished jobs older than JOB_RETENTION are deleted, newer and unfinished ones are kept', async () => {
+    const retention = await createTestDatabase();
+    try {
+      // Factory rows for a state the API cannot reach quickly: jobs that finished two days ago.
+      await retention.query(
+        `INSERT INTO jobs (id, kind, status, input, result, created_at, started_at, finished_at, worker_id)
+         SELECT gen_random_uuid(), 'echo', 'completed', '{}', '{}', now() - interval '3 days', now() - interval '2 days',
+                now() - interval '2 days', 1 FROM generate_series(1, 1200)`,
+      );
+      const recent = await retention.query<{ id: string }>(
+        `INSERT INTO jobs (id, kind, status, input, result, started_at, finished_at, worker_id)
+         VALUES (gen_random_uuid(), 'echo', 'completed', '{}', '{}', now(), now(), 1) RETURNING id`,
+      );
+      const queued = await retention.query<{ id: string }>(
+        `INSERT INTO jobs (id, kind, input, created_at, run_at) VALUES (gen_random_uuid(), 'echo', '{}', now() - interval '3 days', now() + interval '1 day') RETURNING id`,
+      );
+      const maintained = await startTestApp(retention.url, { workerConcurrency: 0, jobRetentionMs: 86_400_000 });
+      try {
+        await waitFor('old jobs to be deleted', async () => {
+          const [row] = await retention.query<{ count: string }>('SELECT count(*) FROM jobs');
+          return row?.count === '2' ? true : undefined;
+        });
+        const left = await retention.query<{ id: string }>('SELECT id FROM jobs ORDER BY id');
+        expect(left.map((row) => row.id).sort()).toEqual([recent[0]?.id, queued[0]?.id].sort());
+      } finally {
+        await maintained.stop();
+      }
+    } finally {
+      await retention.drop();
+    }
+  });
+});
