@@ -5,6 +5,7 @@ import { runMigrations } from './db/migrate.ts';
 import { createDatabasePool, type DatabasePool } from './db/pool.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { buildSchema } from './graphql/schema.ts';
+import { createAuthenticator } from './http/auth.ts';
 import { type HttpFrontend, startHttpFrontend } from './http/serve.ts';
 import { recoverJobsOfDeadWorkers } from './jobs/job-queries.ts';
 import { createJobService } from './jobs/job-service.ts';
@@ -62,16 +63,19 @@ export async function startApp(config: Config): Promise<App> {
     hub = createJobHub({ pool, listener, recheckIntervalMs: config.liveRecheckMs, maxWatches: config.maxSubscriptions });
 
     const schema = buildSchema();
-    const jobs = createJobService(pool);
-    const updates = createJobUpdates(jobs, hub);
-    const context = (initial: { request?: Request }): GraphQLContext => ({
-      jobs,
-      updates,
-      lastEventId: initial.request?.headers.get('last-event-id') ?? null,
-      stream: { revision: null },
-    });
+    const liveHub = hub;
+    const databasePool = pool;
+    // Each operation acts for one tenant: its use cases see only that tenant's jobs.
+    const contextFor = (tenant: string, lastEventId: string | null): GraphQLContext => {
+      const jobs = createJobService(databasePool, tenant);
+      return { jobs, updates: createJobUpdates(jobs, liveHub), lastEventId, stream: { revision: null } };
+    };
+    const auth = createAuthenticator(config.apiKeys);
+    if (!auth.required && !config.workerOnly) {
+      logger.warn('API_KEYS is not set: open single-tenant mode, no authentication; do not expose this port', { host: config.host });
+    }
     if (!config.workerOnly) {
-      web = await startHttpFrontend({ schema, context, host: config.host, port: config.port });
+      web = await startHttpFrontend({ schema, contextFor, auth, host: config.host, port: config.port });
     }
     // The runner starts once the port is ours: a start that fails (port taken) must not have claimed jobs.
     if (config.workerConcurrency > 0) {

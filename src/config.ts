@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 // One model of the environment, parsed once at startup. Defaults work on a laptop with nothing installed:
@@ -40,6 +41,9 @@ const envSchema = z.object({
     .transform(parseDuration)
     .default(30 * 86_400_000),
   WORKER_ONLY: z.enum(['true', 'false', '1', '0', '']).default('false'),
+  // `tenant:key` pairs separated by commas or new lines; API_KEYS_FILE names a file of them, one a line.
+  API_KEYS: z.string().optional(),
+  API_KEYS_FILE: z.string().trim().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
 
@@ -61,11 +65,45 @@ export type Config = {
   jobRetentionMs: number;
   /** Run jobs without opening the HTTP port (worker fleets). */
   workerOnly: boolean;
+  /** Empty: open single-tenant mode. */
+  apiKeys: Array<{ tenant: string; key: string }>;
   liveRecheckMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
 };
 
 export class ConfigError extends Error {}
+
+/** `tenant:key` entries; a malformed one is a ConfigError naming the variable but never showing a key. */
+function parseApiKeys(inline: string | undefined, file: string | undefined): Array<{ tenant: string; key: string }> {
+  const sources: Array<[string, string]> = [];
+  if (inline?.trim()) sources.push(['API_KEYS', inline]);
+  if (file) {
+    try {
+      sources.push(['API_KEYS_FILE', readFileSync(file, 'utf8')]);
+    } catch (error) {
+      throw new ConfigError(`invalid configuration: API_KEYS_FILE cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  const keys: Array<{ tenant: string; key: string }> = [];
+  for (const [name, text] of sources) {
+    for (const [index, entry] of text
+      .split(/[,\n]/)
+      .map((e) => e.trim())
+      .entries()) {
+      if (entry === '' || entry.startsWith('#')) continue;
+      const match = /^([A-Za-z0-9._-]{1,100}):(\S{16,})$/.exec(entry);
+      if (!match) {
+        throw new ConfigError(
+          `invalid configuration: ${name} entry ${index + 1} must be tenant:key (tenant of letters, digits, . _ -; key of at least 16 characters without spaces)`,
+        );
+      }
+      keys.push({ tenant: match[1] as string, key: match[2] as string });
+    }
+  }
+  if (new Set(keys.map((k) => k.key)).size !== keys.length)
+    throw new ConfigError('invalid configuration: API_KEYS holds the same key twice');
+  return keys;
+}
 
 const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -101,6 +139,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     abortGraceMs: e.ABORT_GRACE_MS,
     jobRetentionMs: e.JOB_RETENTION,
     workerOnly: e.WORKER_ONLY === 'true' || e.WORKER_ONLY === '1',
+    apiKeys: parseApiKeys(e.API_KEYS, e.API_KEYS_FILE),
     liveRecheckMs: e.LIVE_RECHECK_MS,
     logLevel: e.LOG_LEVEL,
   };

@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 test('a subscriber that stops reading holds at most MAX_QUEUE events, then gets the current state, ending with the final one', async () => {
-  const jobs = createJobService(pool);
+  const jobs = createJobService(pool, 'default');
   const updates = createJobUpdates(jobs, hub);
   const job = await jobs.createJob({ kind: 'echo', input: {} });
   const stream = await updates.jobUpdated(job.id, null);
@@ -62,7 +62,7 @@ test('a subscriber that stops reading holds at most MAX_QUEUE events, then gets 
 });
 
 test('a subscriber that leaves before reading anything releases its watch', async () => {
-  const jobs = createJobService(pool);
+  const jobs = createJobService(pool, 'default');
   const updates = createJobUpdates(jobs, hub);
   const job = await jobs.createJob({ kind: 'echo', input: {} });
   const before = hub.activeWatches();

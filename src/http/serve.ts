@@ -1,11 +1,12 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { maskError } from '../graphql/errors.ts';
 import { logger } from '../logger.ts';
-import { createHttpServer } from './server.ts';
+import type { Authenticator } from './auth.ts';
+import { createHttpServer, tenantOf } from './server.ts';
 import { sseWithEventIds } from './sse.ts';
 import { attachWebSocketServer } from './websocket.ts';
 
@@ -23,14 +24,22 @@ export type HttpFrontend = {
 /** Yoga at /graphql (HTTP and SSE), graphql-ws on the same port and path, and the REST routes. */
 export async function startHttpFrontend(options: {
   schema: GraphQLSchema;
-  context: (initial: { request?: Request }) => GraphQLContext;
+  /** The context of an operation by `tenant`; lastEventId is SSE's Last-Event-ID header. */
+  contextFor: (tenant: string, lastEventId: string | null) => GraphQLContext;
+  auth: Authenticator;
   host: string;
   port: number;
 }): Promise<HttpFrontend> {
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: options.schema,
     graphqlEndpoint: '/graphql',
-    context: options.context,
+    // HTTP requests were authenticated by createHttpServer (tenantOf); WebSocket operations carry their
+    // connection's tenant in the initial context (websocket.ts).
+    context: (initial: { req?: IncomingMessage; request?: Request; tenant?: string }) => {
+      const tenant = initial.tenant ?? (initial.req ? tenantOf.get(initial.req) : undefined);
+      if (!tenant) throw new Error('an operation reached Yoga without an authenticated tenant');
+      return options.contextFor(tenant, initial.request?.headers.get('last-event-id') ?? null);
+    },
     plugins: [sseWithEventIds()],
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     // Yoga reports every client error at its error level; the unexpected ones are logged by maskError.
@@ -42,8 +51,8 @@ export async function startHttpFrontend(options: {
     },
     landingPage: false,
   });
-  const http = createHttpServer({ yoga, schema: options.schema, context: () => options.context({}) });
-  const websockets = attachWebSocketServer(http, yoga);
+  const http = createHttpServer({ yoga, schema: options.schema, contextFor: options.contextFor, auth: options.auth });
+  const websockets = attachWebSocketServer(http, yoga, options.auth);
   try {
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);

@@ -4,6 +4,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { GraphQLContext } from '../graphql/context.ts';
+import type { Authenticator } from './auth.ts';
 
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 100;
 
@@ -19,11 +20,24 @@ type EnvelopedRoot = { execute: (args: ExecutionArgs) => OperationResult; subscr
 export function attachWebSocketServer(
   server: Server,
   yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>,
+  auth: Authenticator,
 ): { close: () => Promise<void> } {
   const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: 1024 * 1024 });
+  const tenants = new WeakMap<object, string>();
   const disposable = useServer(
     {
       connectionInitWaitTimeout: 10_000,
+      // The key comes in connectionParams.authorization ("Bearer <key>"); without one the socket is closed with
+      // 4401, with a wrong one 4403, before any operation can run.
+      onConnect: (ctx) => {
+        const authenticated = auth.authenticate(String(ctx.connectionParams?.authorization ?? ''));
+        if ('error' in authenticated) {
+          if (authenticated.error === 'missing') ctx.extra.socket.close(4401, 'Unauthorized');
+          return false;
+        }
+        tenants.set(ctx.extra.socket, authenticated.tenant);
+        return true;
+      },
       // The rootValue carries Yoga's enveloped execute/subscribe, set in onSubscribe below (Yoga's recipe).
       execute: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).subscribe(args),
@@ -41,6 +55,7 @@ export function attachWebSocketServer(
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: payload,
+          tenant: tenants.get(ctx.extra.socket),
         });
         let document: ReturnType<typeof parse>;
         try {

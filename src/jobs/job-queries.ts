@@ -13,7 +13,7 @@ export const WORKER_LOCK_NAMESPACE = 0x6a6f6271;
 // One column list for every query that returns jobs. Timestamps as UTC ISO-8601 text with microseconds.
 const iso = (column: string) => sql.fragment`to_char(${sql.identifier([column])} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 const jobColumns = sql.fragment`
-  id, kind, status, input, result, error, error_code AS "errorCode", progress, attempt, max_attempts AS "maxAttempts",
+  id, tenant, kind, status, input, result, error, error_code AS "errorCode", progress, attempt, max_attempts AS "maxAttempts",
   priority, timeout_ms AS "timeoutMs", revision, worker_id AS "workerId", idempotency_key AS "idempotencyKey",
   ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt",
   ${iso('started_at')} AS "startedAt", ${iso('finished_at')} AS "finishedAt",
@@ -23,7 +23,7 @@ const jobColumns = sql.fragment`
 const isoOf = (table: string, column: string) =>
   sql.fragment`to_char(${sql.identifier([table, column])} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 const eventColumns = sql.fragment`
-  j.id, j.kind, e.status, j.input, e.result, e.error, e.error_code AS "errorCode", e.progress, e.attempt,
+  j.id, j.tenant, j.kind, e.status, j.input, e.result, e.error, e.error_code AS "errorCode", e.progress, e.attempt,
   j.max_attempts AS "maxAttempts", j.priority, j.timeout_ms AS "timeoutMs", e.revision, NULL::integer AS "workerId",
   j.idempotency_key AS "idempotencyKey",
   ${isoOf('j', 'created_at')} AS "createdAt", ${isoOf('e', 'updated_at')} AS "updatedAt",
@@ -35,6 +35,7 @@ export const INTERRUPTED_MESSAGE =
 
 export type NewJob = {
   id: string;
+  tenant: string;
   kind: string;
   input: JsonValue;
   maxAttempts: number;
@@ -51,31 +52,32 @@ export type NewJob = {
 export async function insertJob(db: CommonQueryMethods, job: NewJob): Promise<Job | null> {
   return db.maybeOne(sql.type(jobRow)`
     /* insertJob */
-    INSERT INTO jobs (id, kind, input, max_attempts, priority, run_at, timeout_ms, idempotency_key)
-    VALUES (${job.id}, ${job.kind}, ${sql.jsonb(job.input)}, ${job.maxAttempts}, ${job.priority},
+    INSERT INTO jobs (id, tenant, kind, input, max_attempts, priority, run_at, timeout_ms, idempotency_key)
+    VALUES (${job.id}, ${job.tenant}, ${job.kind}, ${sql.jsonb(job.input)}, ${job.maxAttempts}, ${job.priority},
             coalesce(${job.runAt}::timestamptz, clock_timestamp()), ${job.timeoutMs}, ${job.idempotencyKey})
-    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING ${jobColumns}`);
 }
 
-export async function findJobByIdempotencyKey(db: CommonQueryMethods, key: string): Promise<Job | null> {
+export async function findJobByIdempotencyKey(db: CommonQueryMethods, tenant: string, key: string): Promise<Job | null> {
   return db.maybeOne(sql.type(jobRow)`
     /* findJobByIdempotencyKey */
-    SELECT ${jobColumns} FROM jobs WHERE idempotency_key = ${key}`);
+    SELECT ${jobColumns} FROM jobs WHERE tenant = ${tenant} AND idempotency_key = ${key}`);
 }
 
-export async function findJobById(db: CommonQueryMethods, id: string): Promise<Job | null> {
+/** The job with this id, if it belongs to `tenant`: another tenant's job is as absent as a missing one. */
+export async function findJobById(db: CommonQueryMethods, tenant: string, id: string): Promise<Job | null> {
   return db.maybeOne(sql.type(jobRow)`
     /* findJobById */
-    SELECT ${jobColumns} FROM jobs WHERE id = ${id}`);
+    SELECT ${jobColumns} FROM jobs WHERE id = ${id} AND tenant = ${tenant}`);
 }
 
 /** Newest first, keyset-paginated on (created_at, id); asks for one row more than `limit` to know if more follow. */
 export async function listJobs(
   db: CommonQueryMethods,
-  filter: { statuses: readonly JobStatus[] | null; kind: string | null; after: JobCursor | null; limit: number },
+  filter: { tenant: string; statuses: readonly JobStatus[] | null; kind: string | null; after: JobCursor | null; limit: number },
 ): Promise<readonly Job[]> {
-  const conditions = [sql.fragment`TRUE`];
+  const conditions = [sql.fragment`tenant = ${filter.tenant}`];
   if (filter.statuses) conditions.push(sql.fragment`status = ANY(${sql.array(filter.statuses, 'text')})`);
   if (filter.kind !== null) conditions.push(sql.fragment`kind = ${filter.kind}`);
   if (filter.after) {
@@ -207,14 +209,14 @@ export async function recoverJobsOfDeadWorkers(db: CommonQueryMethods, backoffBa
  * cancelJob: a queued job is CANCELLED at once; a running one records the request (it survives a lost
  * notification or a restart) and its runner ends it. Returns null when the job is neither queued nor running.
  */
-export async function requestCancel(db: CommonQueryMethods, id: string): Promise<Job | null> {
+export async function requestCancel(db: CommonQueryMethods, tenant: string, id: string): Promise<Job | null> {
   return db.maybeOne(sql.type(jobRow)`
     /* requestCancel */
     UPDATE jobs SET
       status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
       finished_at = CASE WHEN status = 'queued' THEN clock_timestamp() ELSE finished_at END,
       cancel_requested_at = coalesce(cancel_requested_at, clock_timestamp())
-    WHERE id = ${id} AND status IN ('queued', 'running')
+    WHERE id = ${id} AND tenant = ${tenant} AND status IN ('queued', 'running')
     RETURNING ${jobColumns}`);
 }
 
@@ -229,12 +231,12 @@ export async function listCancelRequestedJobsOfWorker(db: CommonQueryMethods, wo
  * retryJob: a FAILED or CANCELLED job goes back to the queue as a new attempt (one more than it had), due
  * now; its last error stays readable. Returns null when the job is in another state.
  */
-export async function requeueFinishedJob(db: CommonQueryMethods, id: string): Promise<Job | null> {
+export async function requeueFinishedJob(db: CommonQueryMethods, tenant: string, id: string): Promise<Job | null> {
   return db.maybeOne(sql.type(jobRow)`
     /* requeueFinishedJob */
     UPDATE jobs SET status = 'queued', run_at = clock_timestamp(), finished_at = NULL, result = NULL, progress = NULL,
       cancel_requested_at = NULL, max_attempts = greatest(max_attempts, least(100, attempt + 1))
-    WHERE id = ${id} AND status IN ('failed', 'cancelled')
+    WHERE id = ${id} AND tenant = ${tenant} AND status IN ('failed', 'cancelled')
     RETURNING ${jobColumns}`);
 }
 

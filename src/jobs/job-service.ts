@@ -50,7 +50,7 @@ export const MAX_BATCH = 1000;
 const MAX_TIMEOUT_MS = 7 * 24 * 3_600_000;
 
 /** Checks one createJob request completely, before any SQL; `argument` prefixes the paths in errors. */
-function checkRequest(request: CreateJobRequest, argument: string): NewJob {
+function checkRequest(tenant: string, request: CreateJobRequest, argument: string): NewJob {
   const kind = findKind(request.kind);
   if (!kind) {
     throw badUserInput(`unknown job kind ${JSON.stringify(request.kind)}; known kinds: ${kindNames().join(', ')}`, {
@@ -96,6 +96,7 @@ function checkRequest(request: CreateJobRequest, argument: string): NewJob {
   }
   return {
     id: randomUUID(),
+    tenant,
     kind: kind.name,
     // The client's input is stored as sent (it was checked above); handlers get the parsed value.
     input: input as JsonValue,
@@ -114,7 +115,7 @@ function checkRequest(request: CreateJobRequest, argument: string): NewJob {
 async function insertIdempotently(db: CommonQueryMethods, job: NewJob): Promise<Job> {
   const inserted = await insertJob(db, job);
   if (inserted) return inserted;
-  const existing = await findJobByIdempotencyKey(db, job.idempotencyKey as string);
+  const existing = await findJobByIdempotencyKey(db, job.tenant, job.idempotencyKey as string);
   if (!existing) throw new Error('idempotency key conflict without a holder');
   if (existing.kind !== job.kind || !isDeepStrictEqual(existing.input, job.input)) {
     throw new JobqlError('CONFLICT', 'this idempotencyKey was used for a job with another kind or input', {
@@ -125,18 +126,20 @@ async function insertIdempotently(db: CommonQueryMethods, job: NewJob): Promise<
   return existing;
 }
 
-export function createJobService(pool: DatabasePool) {
+/** The use cases for one tenant: it sees, creates and changes only its own jobs. */
+export function createJobService(pool: DatabasePool, tenant: string) {
   const findOrFail = async (id: string) => {
-    const job = await findJobById(pool, parseJobId(id));
+    const job = await findJobById(pool, tenant, parseJobId(id));
     if (!job) throw new JobqlError('NOT_FOUND', `no job with id ${id}`, { argument: 'id' });
     return job;
   };
 
   return {
+    tenant,
     parseId: (id: string) => parseJobId(id),
 
     async createJob(request: CreateJobRequest): Promise<Job> {
-      return insertIdempotently(pool, checkRequest(request, 'input'));
+      return insertIdempotently(pool, checkRequest(tenant, request, 'input'));
     },
 
     /** All or none, in one transaction; a bad item fails the batch with its index. Returned in order. */
@@ -146,7 +149,7 @@ export function createJobService(pool: DatabasePool) {
       }
       const jobs = requests.map((request, index) => {
         try {
-          return checkRequest(request, `inputs.${index}`);
+          return checkRequest(tenant, request, `inputs.${index}`);
         } catch (error) {
           if (error instanceof JobqlError) error.details.index = index;
           throw error;
@@ -168,7 +171,7 @@ export function createJobService(pool: DatabasePool) {
 
     /** Cancels a queued job at once, asks a running one to stop; a cancelled one is returned unchanged. */
     async cancelJob(id: string): Promise<Job> {
-      const requested = await requestCancel(pool, parseJobId(id));
+      const requested = await requestCancel(pool, tenant, parseJobId(id));
       if (requested) return requested;
       const job = await findOrFail(id);
       if (job.status === 'cancelled') return job;
@@ -180,7 +183,7 @@ export function createJobService(pool: DatabasePool) {
 
     /** Puts a FAILED or CANCELLED job back in the queue as a new attempt. */
     async retryJob(id: string): Promise<Job> {
-      const requeued = await requeueFinishedJob(pool, parseJobId(id));
+      const requeued = await requeueFinishedJob(pool, tenant, parseJobId(id));
       if (requeued) return requeued;
       const job = await findOrFail(id);
       throw new JobqlError('CONFLICT', `the job is ${job.status.toUpperCase()}; only a FAILED or CANCELLED job can be retried`, {
@@ -190,7 +193,7 @@ export function createJobService(pool: DatabasePool) {
     },
 
     async getJob(id: string): Promise<Job | null> {
-      return findJobById(pool, parseJobId(id));
+      return findJobById(pool, tenant, parseJobId(id));
     },
 
     async listJobs(args: {
@@ -205,7 +208,7 @@ export function createJobService(pool: DatabasePool) {
       }
       const after = args.after == null ? null : decodeCursor(args.after);
       const statuses = args.statuses && args.statuses.length > 0 ? args.statuses : null;
-      const rows = await listJobs(pool, { statuses, kind: args.kind ?? null, after, limit: first });
+      const rows = await listJobs(pool, { tenant, statuses, kind: args.kind ?? null, after, limit: first });
       const jobs = rows.slice(0, first);
       return { jobs, cursors: jobs.map(encodeCursor), hasNextPage: rows.length > first };
     },

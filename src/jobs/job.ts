@@ -11,6 +11,7 @@ const timestamp = z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
 /** A row of `jobs` as every job query returns it. */
 export const jobRow = z.object({
   id: z.uuid(),
+  tenant: z.string(),
   kind: z.string(),
   status: z.enum(jobStatuses),
   input: z.json(),

@@ -31,7 +31,7 @@ export type JobWatch = {
   close: () => void;
 };
 
-export type JobsFilter = { statuses: readonly JobStatus[] | null; kind: string | null };
+export type JobsFilter = { tenant: string; statuses: readonly JobStatus[] | null; kind: string | null };
 
 export type JobsWatch = {
   /** The next changed job matching the filter, in the state of that change; or null once the hub closes. */
@@ -158,8 +158,9 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
     for (const watch of jobsWatches) offer(watch, change);
   }
 
-  function offer(watch: JobsWatchState, change: { id: string; revision: number; status: string; kind: string }): void {
-    const { statuses, kind } = watch.filter;
+  function offer(watch: JobsWatchState, change: { id: string; revision: number; status: string; kind: string; tenant: string }): void {
+    const { statuses, kind, tenant } = watch.filter;
+    if (change.tenant !== tenant) return;
     if (statuses && !statuses.includes(change.status as JobStatus)) return;
     if (kind !== null && kind !== change.kind) return;
     if (watch.pending.length >= MAX_JOBS_QUEUE) {

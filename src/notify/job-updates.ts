@@ -73,8 +73,9 @@ export function createJobUpdates(jobs: JobService, hub: JobHub) {
     },
 
     /** Every change of a job matching the filter, for dashboards, as the job was at that change. */
-    jobsUpdated(filter: JobsFilter): AsyncGenerator<Job> {
-      const watch = hub.watchJobs(filter);
+    /** Changes of this tenant's jobs only. */
+    jobsUpdated(filter: Omit<JobsFilter, 'tenant'>): AsyncGenerator<Job> {
+      const watch = hub.watchJobs({ ...filter, tenant: jobs.tenant });
       return closingWatchOnReturn(
         watch,
         (async function* stream(): AsyncGenerator<Job> {

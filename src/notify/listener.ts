@@ -5,7 +5,7 @@ import { logger } from '../logger.ts';
 export const JOB_CHANGED_CHANNEL = 'jobql_job_changed';
 
 /** What the jobs_notify_changed trigger sends: ids and revisions only, never results (NOTIFY payloads are capped at 8000 bytes). */
-export type JobChange = { id: string; revision: number; status: string; kind: string; cancel?: boolean };
+export type JobChange = { id: string; revision: number; status: string; kind: string; tenant: string; cancel?: boolean };
 
 export type Listener = {
   /** Called for every change notification. */

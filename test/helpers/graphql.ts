@@ -8,15 +8,20 @@ export async function execute<Data, Variables>(
   baseUrl: string,
   document: TypedDocumentNode<Data, Variables>,
   variables?: Variables,
+  headers: Record<string, string> = {},
 ): Promise<GraphQLResponse<Data>> {
-  return postGraphQL<Data>(baseUrl, { query: print(document), variables });
+  return postGraphQL<Data>(baseUrl, { query: print(document), variables }, headers);
 }
 
 /** POSTs any body (for malformed requests the typed operations cannot express). */
-export async function postGraphQL<Data = unknown>(baseUrl: string, body: unknown): Promise<GraphQLResponse<Data>> {
+export async function postGraphQL<Data = unknown>(
+  baseUrl: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<GraphQLResponse<Data>> {
   const response = await fetch(`${baseUrl}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   return { ...((await response.json()) as ExecutionResult<Data>), httpStatus: response.status } as GraphQLResponse<Data>;
@@ -27,8 +32,9 @@ export async function data<Data, Variables>(
   baseUrl: string,
   document: TypedDocumentNode<Data, Variables>,
   variables?: Variables,
+  headers: Record<string, string> = {},
 ): Promise<Data> {
-  const response = await execute(baseUrl, document, variables);
+  const response = await execute(baseUrl, document, variables, headers);
   if (response.errors?.length || !response.data) throw new Error(`GraphQL errors: ${JSON.stringify(response.errors)}`);
   return response.data;
 }

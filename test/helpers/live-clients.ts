@@ -6,8 +6,9 @@ import WebSocket from 'ws';
 export type StreamEnd = { completed: true } | { error: unknown };
 
 /** A graphql-ws client over `ws`, as a browser or a Node service would use it. */
-export function wsClient(baseUrl: string): Client {
+export function wsClient(baseUrl: string, connectionParams?: Record<string, unknown>): Client {
   return createClient({
+    connectionParams,
     url: `${baseUrl.replace(/^http/, 'ws')}/graphql`,
     webSocketImpl: WebSocket,
     retryAttempts: 0,
@@ -51,13 +52,14 @@ export async function sseSubscribe<Data, Variables>(
   baseUrl: string,
   document: TypedDocumentNode<Data, Variables>,
   variables: Variables,
-  options: { lastEventId?: string; signal?: AbortSignal } = {},
+  options: { lastEventId?: string; signal?: AbortSignal; authorization?: string } = {},
 ): Promise<{ status: number; events: AsyncGenerator<SseEvent> }> {
   const url = new URL(`${baseUrl}/graphql`);
   url.searchParams.set('query', print(document));
   url.searchParams.set('variables', JSON.stringify(variables));
   const headers: Record<string, string> = { accept: 'text/event-stream' };
   if (options.lastEventId) headers['last-event-id'] = options.lastEventId;
+  if (options.authorization) headers.authorization = options.authorization;
   const response = await fetch(url, { headers, signal: options.signal });
   const body = response.body;
   async function* events(): AsyncGenerator<SseEvent> {
