@@ -75,7 +75,16 @@ export async function startApp(config: Config): Promise<App> {
       logger.warn('API_KEYS is not set: open single-tenant mode, no authentication; do not expose this port', { host: config.host });
     }
     if (!config.workerOnly) {
-      web = await startHttpFrontend({ schema, contextFor, auth, host: config.host, port: config.port });
+      web = await startHttpFrontend({
+        schema,
+        contextFor,
+        auth,
+        graphiql: config.graphiql,
+        introspection: config.introspection,
+        maxBodyBytes: config.maxBodyBytes,
+        host: config.host,
+        port: config.port,
+      });
     }
     // The runner starts once the port is ours: a start that fails (port taken) must not have claimed jobs.
     if (config.workerConcurrency > 0) {

@@ -44,6 +44,11 @@ const envSchema = z.object({
   // `tenant:key` pairs separated by commas or new lines; API_KEYS_FILE names a file of them, one a line.
   API_KEYS: z.string().optional(),
   API_KEYS_FILE: z.string().trim().optional(),
+  MAX_BODY_BYTES: integer(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  // Off by default in production (NODE_ENV=production), on otherwise.
+  GRAPHIQL: z.enum(['true', 'false']).optional(),
+  INTROSPECTION: z.enum(['true', 'false']).optional(),
+  NODE_ENV: z.string().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
 
@@ -65,6 +70,9 @@ export type Config = {
   jobRetentionMs: number;
   /** Run jobs without opening the HTTP port (worker fleets). */
   workerOnly: boolean;
+  maxBodyBytes: number;
+  graphiql: boolean;
+  introspection: boolean;
   /** Empty: open single-tenant mode. */
   apiKeys: Array<{ tenant: string; key: string }>;
   liveRecheckMs: number;
@@ -140,6 +148,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jobRetentionMs: e.JOB_RETENTION,
     workerOnly: e.WORKER_ONLY === 'true' || e.WORKER_ONLY === '1',
     apiKeys: parseApiKeys(e.API_KEYS, e.API_KEYS_FILE),
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : e.NODE_ENV !== 'production',
+    introspection: e.INTROSPECTION ? e.INTROSPECTION === 'true' : e.NODE_ENV !== 'production',
     liveRecheckMs: e.LIVE_RECHECK_MS,
     logLevel: e.LOG_LEVEL,
   };

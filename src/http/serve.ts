@@ -4,6 +4,7 @@ import type { GraphQLSchema } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { maskError } from '../graphql/errors.ts';
+import { operationLimits } from '../graphql/limits.ts';
 import { logger } from '../logger.ts';
 import type { Authenticator } from './auth.ts';
 import { createHttpServer, tenantOf } from './server.ts';
@@ -27,6 +28,9 @@ export async function startHttpFrontend(options: {
   /** The context of an operation by `tenant`; lastEventId is SSE's Last-Event-ID header. */
   contextFor: (tenant: string, lastEventId: string | null) => GraphQLContext;
   auth: Authenticator;
+  graphiql: boolean;
+  introspection: boolean;
+  maxBodyBytes: number;
   host: string;
   port: number;
 }): Promise<HttpFrontend> {
@@ -40,7 +44,10 @@ export async function startHttpFrontend(options: {
       if (!tenant) throw new Error('an operation reached Yoga without an authenticated tenant');
       return options.contextFor(tenant, initial.request?.headers.get('last-event-id') ?? null);
     },
-    plugins: [sseWithEventIds()],
+    plugins: [sseWithEventIds(), operationLimits({ introspection: options.introspection })],
+    graphiql: options.graphiql,
+    // One operation per request: batching would multiply the work one request can ask for.
+    batching: false,
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     // Yoga reports every client error at its error level; the unexpected ones are logged by maskError.
     logging: {
@@ -51,7 +58,13 @@ export async function startHttpFrontend(options: {
     },
     landingPage: false,
   });
-  const http = createHttpServer({ yoga, schema: options.schema, contextFor: options.contextFor, auth: options.auth });
+  const http = createHttpServer({
+    yoga,
+    schema: options.schema,
+    contextFor: options.contextFor,
+    auth: options.auth,
+    maxBodyBytes: options.maxBodyBytes,
+  });
   const websockets = attachWebSocketServer(http, yoga, options.auth);
   try {
     await new Promise<void>((resolve, reject) => {

@@ -18,6 +18,7 @@ export function createHttpServer(options: {
   schema: GraphQLSchema;
   contextFor: (tenant: string, lastEventId: string | null) => GraphQLContext;
   auth: Authenticator;
+  maxBodyBytes: number;
 }): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -36,6 +37,26 @@ export function createHttpServer(options: {
       return sendJson(res, 401, { error: { code: 'UNAUTHENTICATED', message } });
     }
     if (isGraphQL) {
+      // The body limit is checked from the declared length before a byte is read. A body of unknown length
+      // (chunked) is refused: it could not be bounded without buffering it first.
+      if (req.method === 'POST') {
+        const length = Number(req.headers['content-length']);
+        if (req.headers['content-length'] === undefined || !Number.isFinite(length)) {
+          return sendJson(res, 411, {
+            errors: [{ message: 'a Content-Length header is required', extensions: { code: 'LENGTH_REQUIRED' } }],
+          });
+        }
+        if (length > options.maxBodyBytes) {
+          return sendJson(res, 413, {
+            errors: [
+              {
+                message: `the request body is ${length} bytes; at most ${options.maxBodyBytes} are accepted`,
+                extensions: { code: 'PAYLOAD_TOO_LARGE' },
+              },
+            ],
+          });
+        }
+      }
       tenantOf.set(req, authenticated.tenant);
       void options.yoga(req, res);
       return;

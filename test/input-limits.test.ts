@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import WebSocket from 'ws';
+import { MAX_ALIASES, MAX_DEPTH, MAX_FIELDS } from '../src/graphql/limits.ts';
+import { startTestApp, type TestApp } from './helpers/app.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { postGraphQL } from './helpers/graphql.ts';
+
+// Each limit at the limit and one past it; past it a client error with a code, and the server serves on.
+const MAX_BODY = 4096;
+let db: TestDatabase;
+let app: TestApp;
+let locked: TestApp;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  app = await startTestApp(db.url, { workerConcurrency: 0, maxBodyBytes: MAX_BODY, graphiql: true, introspection: true });
+  locked = await startTestApp(db.url, { workerConcurrency: 0, graphiql: false, introspection: false });
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await locked?.stop();
+  await db?.drop();
+});
+
+const code = (response: { errors?: readonly unknown[] }) =>
+  (response.errors?.[0] as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
+
+describe('request body size', () => {
+  test(`a body of ${MAX_BODY} bytes is served; one byte more is 413 PAYLOAD_TOO_LARGE`, async () => {
+    const body = (padding: number) => JSON.stringify({ query: '{ __typename }', variables: { pad: 'x'.repeat(padding) } });
+    const base = Buffer.byteLength(body(0));
+    const atLimit = await postGraphQL(app.url, body(MAX_BODY - base));
+    expect(atLimit.httpStatus).toBe(200);
+    expect(atLimit.data).toEqual({ __typename: 'Query' });
+    const over = await postGraphQL(app.url, body(MAX_BODY - base + 1));
+    expect(over.httpStatus).toBe(413);
+    expect(code(over)).toBe('PAYLOAD_TOO_LARGE');
+    expect((await postGraphQL(app.url, { query: '{ __typename }' })).data).toEqual({ __typename: 'Query' });
+  });
+});
+
+describe('operation shape', () => {
+  const nested = (depth: number) => {
+    // __schema (depth 1) > types (2) > ofType (3 … depth-1) > name (depth)
+    let inner = 'name';
+    for (let level = 0; level < depth - 3; level++) inner = `ofType { ${inner} }`;
+    return `{ __schema { types { ${inner} } } }`;
+  };
+
+  test(`depth ${MAX_DEPTH} is served; ${MAX_DEPTH + 1} is QUERY_TOO_COMPLEX`, async () => {
+    expect((await postGraphQL(app.url, { query: nested(MAX_DEPTH) })).errors).toBeUndefined();
+    expect(code(await postGraphQL(app.url, { query: nested(MAX_DEPTH + 1) }))).toBe('QUERY_TOO_COMPLEX');
+  });
+
+  test(`${MAX_ALIASES} aliases are served; ${MAX_ALIASES + 1} are QUERY_TOO_COMPLEX`, async () => {
+    const aliased = (count: number) => `{ ${Array.from({ length: count }, (_, i) => `a${i}: __typename`).join(' ')} }`;
+    expect((await postGraphQL(app.url, { query: aliased(MAX_ALIASES) })).errors).toBeUndefined();
+    expect(code(await postGraphQL(app.url, { query: aliased(MAX_ALIASES + 1) }))).toBe('QUERY_TOO_COMPLEX');
+  });
+
+  test(`${MAX_FIELDS} fields are served; ${MAX_FIELDS + 1} are QUERY_TOO_COMPLEX`, async () => {
+    const fields = (count: number) => `{ ${'__typename '.repeat(count)}}`;
+    // (on the server with the default body limit: these queries are larger than the other's 4 KiB)
+    expect((await postGraphQL(locked.url, { query: fields(MAX_FIELDS) })).errors).toBeUndefined();
+    expect(code(await postGraphQL(locked.url, { query: fields(MAX_FIELDS + 1) }))).toBe('QUERY_TOO_COMPLEX');
+  });
+
+  test('fragments spread inside fragments cannot blow up the check itself', async () => {
+    let query = 'fragment F0 on Query { __typename }';
+    for (let i = 1; i < 30; i++) query += ` fragment F${i} on Query { ...F${i - 1} ...F${i - 1} }`;
+    query += ' { ...F29 }';
+    expect(code(await postGraphQL(app.url, { query }))).toBe('QUERY_TOO_COMPLEX');
+  });
+
+  test('batched operations are refused', async () => {
+    const response = await fetch(`${app.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]),
+    });
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+  });
+});
+
+describe('introspection and GraphiQL', () => {
+  test('can be turned off (and are off by default with NODE_ENV=production)', async () => {
+    expect((await postGraphQL(app.url, { query: '{ __schema { queryType { name } } }' })).errors).toBeUndefined();
+    expect(code(await postGraphQL(locked.url, { query: '{ __schema { queryType { name } } }' }))).toBe('GRAPHQL_VALIDATION_FAILED');
+    const page = (url: string) => fetch(`${url}/graphql`, { headers: { accept: 'text/html' } });
+    expect((await page(app.url)).headers.get('content-type')).toMatch(/text\/html/);
+    expect((await page(locked.url)).headers.get('content-type') ?? '').not.toMatch(/text\/html/);
+    const { loadConfig } = await import('../src/config.ts');
+    expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ graphiql: false, introspection: false });
+    expect(loadConfig({})).toMatchObject({ graphiql: true, introspection: true });
+  });
+});
+
+describe('WebSocket messages', () => {
+  test('a message over 1 MiB closes the connection, and the server keeps serving', async () => {
+    const socket = new WebSocket(`${app.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+    const closed = new Promise<number>((resolve) => socket.on('close', (closeCode) => resolve(closeCode)));
+    await new Promise((resolve) => socket.on('open', resolve));
+    socket.send('x'.repeat(1024 * 1024 + 1));
+    expect(await closed).toBe(1009);
+    expect((await postGraphQL(app.url, { query: '{ __typename }' })).data).toEqual({ __typename: 'Query' });
+  });
+});
