@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 
+import { MAX_INPUT_BYTES } from '../src/jobs/job-service.ts';
 import { CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
 import { startTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
@@ -61,7 +62,7 @@ describe('createJob rejects', () => {
     },
     { name: 'a NUL character in a key', input: { kind: 'echo', input: { 'k\u0000': 1 } }, code: 'BAD_USER_INPUT' },
     { name: 'a lone surrogate', input: { kind: 'echo', input: ['ok', '\ud800'] }, code: 'BAD_USER_INPUT', extensions: { path: [1] } },
-    { name: 'input over 1 MiB', input: { kind: 'echo', input: { blob: 'x'.repeat(1024 * 1024 + 1) } }, code: 'BAD_USER_INPUT' },
+    { name: 'input over 512 KiB', input: { kind: 'echo', input: { blob: 'x'.repeat(MAX_INPUT_BYTES + 1) } }, code: 'BAD_USER_INPUT' },
   ];
 
   for (const { name, input, code, extensions } of cases) {

@@ -79,6 +79,7 @@ describe('operation shape', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]),
     });
+    await response.text();
     expect(response.status).toBeGreaterThanOrEqual(400);
     expect(response.status).toBeLessThan(500);
   });
@@ -88,9 +89,13 @@ describe('introspection and GraphiQL', () => {
   test('can be turned off (and are off by default with NODE_ENV=production)', async () => {
     expect((await postGraphQL(app.url, { query: '{ __schema { queryType { name } } }' })).errors).toBeUndefined();
     expect(code(await postGraphQL(locked.url, { query: '{ __schema { queryType { name } } }' }))).toBe('GRAPHQL_VALIDATION_FAILED');
-    const page = (url: string) => fetch(`${url}/graphql`, { headers: { accept: 'text/html' } });
-    expect((await page(app.url)).headers.get('content-type')).toMatch(/text\/html/);
-    expect((await page(locked.url)).headers.get('content-type') ?? '').not.toMatch(/text\/html/);
+    const pageType = async (url: string) => {
+      const response = await fetch(`${url}/graphql`, { headers: { accept: 'text/html' } });
+      await response.text();
+      return response.headers.get('content-type') ?? '';
+    };
+    expect(await pageType(app.url)).toMatch(/text\/html/);
+    expect(await pageType(locked.url)).not.toMatch(/text\/html/);
     const { loadConfig } = await import('../src/config.ts');
     expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ graphiql: false, introspection: false });
     expect(loadConfig({})).toMatchObject({ graphiql: true, introspection: true });

@@ -85,11 +85,9 @@ describe('timeouts', () => {
   test('a handler that ignores the signal loses its slot anyway, and the job is FAILED with TIMEOUT', async () => {
     const single = await startTestApp(db.url, { workerConcurrency: 1, abortGraceMs: 200 });
     try {
-      // The only slot of a second process takes the stubborn job (this one's slots are busy sleeping).
-      const stubborn = await create(
-        { kind: 'sleep', input: { ms: 60_000, ignoreSignal: true }, timeoutMs: 200, priority: 1000 },
-        single.url,
-      );
+      // The stubborn handler sleeps 3 s ignoring its signal; the job must end TIMEOUT long before that, and the
+      // slot serve the next job. (Kept short: the abandoned handler's timers run on in this test process.)
+      const stubborn = await create({ kind: 'sleep', input: { ms: 3000, ignoreSignal: true }, timeoutMs: 200, priority: 1000 }, single.url);
       expect(await until(stubborn.id, ['FAILED', 'COMPLETED'], single.url)).toMatchObject({ status: 'FAILED', error: { code: 'TIMEOUT' } });
       const next = await create({ kind: 'echo', input: { after: 'timeout' }, priority: 1000 }, single.url);
       expect(await until(next.id, ['COMPLETED'], single.url)).toMatchObject({ result: { after: 'timeout' } });

@@ -19,7 +19,8 @@ import { findUnstorableString } from './json-check.ts';
 // The use cases the API offers on jobs. Checks every input before any SQL runs, so a bad request costs
 // nothing and leaves nothing behind; the SQL itself lives in job-queries.ts.
 
-export const MAX_INPUT_BYTES = 1024 * 1024;
+// Below the default request body limit (1 MiB), so that this check, with its clearer error, is reachable.
+export const MAX_INPUT_BYTES = 512 * 1024;
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
 
