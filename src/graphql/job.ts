@@ -1,4 +1,5 @@
 import { type Job as JobRow, jobStatuses } from '../jobs/job.ts';
+import type { CreateJobRequest } from '../jobs/job-service.ts';
 import { builder } from './builder.ts';
 
 const JobStatus = builder.enumType('JobStatus', {
@@ -106,15 +107,8 @@ const CreateJobInput = builder.inputType('CreateJobInput', {
   }),
 });
 
-const createRequest = (input: {
-  kind: string;
-  input?: unknown;
-  idempotencyKey?: string | null;
-  runAt?: string | null;
-  priority?: number | null;
-  maxAttempts?: number | null;
-  timeoutMs?: number | null;
-}) => input;
+// CreateJobInput's fields are the use case's request, one to one.
+const createRequest = (input: CreateJobRequest): CreateJobRequest => input;
 
 builder.queryType({
   fields: (t) => ({
