@@ -2,7 +2,7 @@ import type { Config } from './config.ts';
 import { ensureDatabaseExists, redactDatabaseUrl } from './db/database.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
 import { runMigrations } from './db/migrate.ts';
-import { createDatabasePool, type DatabasePool } from './db/pool.ts';
+import { createDatabasePool, type DatabasePool, pingDatabase } from './db/pool.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { buildSchema } from './graphql/schema.ts';
 import { createAuthenticator } from './http/auth.ts';
@@ -36,6 +36,7 @@ export async function startApp(config: Config): Promise<App> {
   let listener: Listener | null = null;
   let hub: JobHub | null = null;
   let maintenance: { stop: () => void } | null = null;
+  let stopping = false;
   try {
     if (!config.databaseUrl) {
       logger.info('DATABASE_URL is not set: starting the embedded PostgreSQL', { dir: config.embeddedPostgresDir });
@@ -75,7 +76,12 @@ export async function startApp(config: Config): Promise<App> {
       logger.warn('API_KEYS is not set: open single-tenant mode, no authentication; do not expose this port', { host: config.host });
     }
     if (!config.workerOnly) {
+      // Migrations and recovery are done before the port opens, so readiness is: not stopping, and the
+      // database answers.
+      const ready = async () =>
+        stopping ? 'the process is shutting down' : (await pingDatabase(databasePool, 1000)) ? null : 'the database does not answer';
       web = await startHttpFrontend({
+        notReadyReason: ready,
         schema,
         contextFor,
         auth,
@@ -111,6 +117,7 @@ export async function startApp(config: Config): Promise<App> {
         // complete, WebSockets close with 1001); then the remaining HTTP connections, the listener, the pool,
         // and the embedded database last.
         logger.info('stopping');
+        stopping = true;
         web?.stopAccepting();
         await runner?.stop(config.shutdownGraceMs);
         maintenance?.stop();

@@ -1,4 +1,4 @@
-import { createPool, type DatabasePool, type Interceptor, SchemaValidationError } from 'slonik';
+import { createPool, type DatabasePool, type Interceptor, SchemaValidationError, sql } from 'slonik';
 
 // slonik types a result with sql.type(schema) but only checks it when an interceptor asks the schema:
 // this one does, so a row that does not match its zod schema fails loudly instead of flowing on mistyped.
@@ -28,4 +28,19 @@ export async function createDatabasePool(databaseUrl: string, maxPoolSize = 10):
     // temporary table on a pool connection must bring the reset back.
     resetConnection: async () => {},
   });
+}
+
+/** Whether the database answers a trivial query within `timeoutMs` (for /readyz). */
+export async function pingDatabase(pool: DatabasePool, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([pool.oneFirst(sql.unsafe`SELECT 1`).then(() => true), timedOut]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -31,6 +31,7 @@ export async function startHttpFrontend(options: {
   graphiql: boolean;
   introspection: boolean;
   maxBodyBytes: number;
+  notReadyReason: () => Promise<string | null>;
   host: string;
   port: number;
 }): Promise<HttpFrontend> {
@@ -64,6 +65,7 @@ export async function startHttpFrontend(options: {
     contextFor: options.contextFor,
     auth: options.auth,
     maxBodyBytes: options.maxBodyBytes,
+    notReadyReason: options.notReadyReason,
   });
   const websockets = attachWebSocketServer(http, yoga, options.auth);
   try {

@@ -10,7 +10,7 @@ import { handleGetJob, isGet, sendJson } from './rest.ts';
 export const tenantOf = new WeakMap<IncomingMessage, string>();
 
 /**
- * One node:http server: Yoga at /graphql, the REST job route, and a liveness probe. Every route but the probe
+ * One node:http server: Yoga at /graphql, the REST job route, and the liveness and readiness probes. Every route but the probe
  * authenticates first (when API keys are configured): no operation runs, and no body is read, without a key.
  */
 export function createHttpServer(options: {
@@ -19,10 +19,20 @@ export function createHttpServer(options: {
   contextFor: (tenant: string, lastEventId: string | null) => GraphQLContext;
   auth: Authenticator;
   maxBodyBytes: number;
+  /** Null when the process can serve; otherwise why not (for /readyz). */
+  notReadyReason: () => Promise<string | null>;
 }): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path === '/healthz' && isGet(req)) return sendJson(res, 200, { status: 'ok' });
+    if (path === '/readyz' && isGet(req)) {
+      void options
+        .notReadyReason()
+        .then((reason) =>
+          reason === null ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready', reason }),
+        );
+      return;
+    }
     const isGraphQL = path === options.yoga.graphqlEndpoint;
     const jobMatch = /^\/jobs\/([^/]+)$/.exec(path);
     if (!isGraphQL && !(jobMatch && isGet(req))) {
