@@ -7,13 +7,14 @@ import type { GraphQLContext } from './graphql/context.ts';
 import { buildSchema } from './graphql/schema.ts';
 import { createAuthenticator } from './http/auth.ts';
 import { type HttpFrontend, startHttpFrontend } from './http/serve.ts';
-import { recoverJobsOfDeadWorkers } from './jobs/job-queries.ts';
+import { countUnfinishedJobs } from './jobs/job-queries.ts';
 import { createJobService } from './jobs/job-service.ts';
 import { logger } from './logger.ts';
+import { createMetrics } from './metrics/metrics.ts';
 import { createJobHub, type JobHub } from './notify/job-hub.ts';
 import { createJobUpdates } from './notify/job-updates.ts';
 import { type Listener, startListener } from './notify/listener.ts';
-import { startMaintenance } from './runner/maintenance.ts';
+import { recoverDeadWorkers, startMaintenance } from './runner/maintenance.ts';
 import { type Runner, startRunner } from './runner/runner.ts';
 
 export type App = {
@@ -37,6 +38,7 @@ export async function startApp(config: Config): Promise<App> {
   let hub: JobHub | null = null;
   let maintenance: { stop: () => void } | null = null;
   let stopping = false;
+  const metrics = createMetrics();
   try {
     if (!config.databaseUrl) {
       logger.info('DATABASE_URL is not set: starting the embedded PostgreSQL', { dir: config.embeddedPostgresDir });
@@ -50,14 +52,13 @@ export async function startApp(config: Config): Promise<App> {
 
     // Pool: one connection per job slot for finishing and progress writes, plus room for API requests.
     pool = await createDatabasePool(databaseUrl, Math.max(10, config.workerConcurrency + 5));
-    const recovered = await recoverJobsOfDeadWorkers(pool, config.retryBackoffMs);
-    if (recovered.length > 0)
-      logger.warn('recovered the running jobs of processes that are gone', { count: recovered.length, jobIds: recovered.slice(0, 50) });
+    await recoverDeadWorkers(pool, config.retryBackoffMs, metrics);
     maintenance = startMaintenance({
       pool,
       leaseMs: config.jobLeaseMs,
       retentionMs: config.jobRetentionMs,
       retryBackoffMs: config.retryBackoffMs,
+      metrics,
     });
 
     listener = await startListener(databaseUrl);
@@ -66,9 +67,17 @@ export async function startApp(config: Config): Promise<App> {
     const schema = buildSchema();
     const liveHub = hub;
     const databasePool = pool;
+    metrics.observe({
+      jobCounts: () => countUnfinishedJobs(databasePool),
+      runningHere: () => runner?.runningCount() ?? 0,
+      slots: config.workerConcurrency,
+      subscriptions: () => liveHub.activeWatches(),
+      pool: () => databasePool.state(),
+      timeoutMs: 2000,
+    });
     // Each operation acts for one tenant: its use cases see only that tenant's jobs.
     const contextFor = (tenant: string, lastEventId: string | null): GraphQLContext => {
-      const jobs = createJobService(databasePool, tenant);
+      const jobs = createJobService(databasePool, tenant, metrics);
       return { jobs, updates: createJobUpdates(jobs, liveHub), lastEventId, stream: { revision: null } };
     };
     const auth = createAuthenticator(config.apiKeys);
@@ -82,6 +91,7 @@ export async function startApp(config: Config): Promise<App> {
         stopping ? 'the process is shutting down' : (await pingDatabase(databasePool, 1000)) ? null : 'the database does not answer';
       web = await startHttpFrontend({
         notReadyReason: ready,
+        metrics,
         schema,
         contextFor,
         auth,
@@ -103,6 +113,7 @@ export async function startApp(config: Config): Promise<App> {
         retryBackoffMs: config.retryBackoffMs,
         abortGraceMs: config.abortGraceMs,
         onJobChanged: listener.onChange,
+        metrics,
       });
     }
     const url = web?.url ?? null;

@@ -1,23 +1,67 @@
-// The one place that writes logs: one JSON object per line on stderr, so stdout stays free for tools.
-type Level = 'debug' | 'info' | 'warn' | 'error';
-const rank: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { pino } from 'pino';
+import pretty from 'pino-pretty';
 
-let threshold = rank.info;
+// The one place that writes logs: pino, one JSON object per line on stderr (stdout stays free for tools),
+// with the level as its name and the time in ISO 8601, so `jq` and log shippers read it as it is. On a
+// terminal the same lines are printed readably instead.
+//
+// What goes in: messages and ids (jobId, workerId, requestId). What stays out: API keys and the database
+// password are never passed here; job inputs and results only at debug; errors are logged by type, message,
+// code and stack only, never their other properties (a database error can carry the query's values).
+
+type Level = 'debug' | 'info' | 'warn' | 'error';
+
+/** Fields that every line logged inside `withLogContext` carries (the request id of an HTTP request). */
+const context = new AsyncLocalStorage<Record<string, unknown>>();
+
+export function withLogContext<T>(fields: Record<string, unknown>, run: () => T): T {
+  return context.run({ ...context.getStore(), ...fields }, run);
+}
+
+type LoggedError = { type: string; message: string; code?: string; stack?: string; cause?: LoggedError };
+
+function serializeError(error: unknown, depth = 0): LoggedError | unknown {
+  if (!(error instanceof Error)) return error;
+  const code = (error as { code?: unknown }).code;
+  return {
+    type: error.name,
+    message: error.message,
+    ...(typeof code === 'string' ? { code } : {}),
+    stack: error.stack,
+    ...(error.cause !== undefined && depth < 3 ? { cause: serializeError(error.cause, depth + 1) } : {}),
+  };
+}
+
+// Synchronous writes: a line logged just before process.exit (a startup failure) must not be lost.
+const destination = process.stderr.isTTY
+  ? pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+  : pino.destination({ fd: 2, sync: true });
+
+const root = pino(
+  {
+    level: 'info',
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    serializers: { err: serializeError },
+    mixin: () => context.getStore() ?? {},
+  },
+  destination,
+);
 
 export function setLogLevel(level: Level | 'silent'): void {
-  threshold = rank[level];
+  root.level = level;
 }
 
-function write(level: Level, msg: string, fields?: Record<string, unknown>): void {
-  if (rank[level] < threshold) return;
-  const line: Record<string, unknown> = { time: new Date().toISOString(), level, msg, ...fields };
-  if (line.err instanceof Error) line.err = { message: line.err.message, stack: line.err.stack };
-  process.stderr.write(`${JSON.stringify(line)}\n`);
-}
+const write = (level: Level) => (msg: string, fields?: Record<string, unknown>) => {
+  if (fields) root[level](fields, msg);
+  else root[level](msg);
+};
 
 export const logger = {
-  debug: (msg: string, fields?: Record<string, unknown>) => write('debug', msg, fields),
-  info: (msg: string, fields?: Record<string, unknown>) => write('info', msg, fields),
-  warn: (msg: string, fields?: Record<string, unknown>) => write('warn', msg, fields),
-  error: (msg: string, fields?: Record<string, unknown>) => write('error', msg, fields),
+  debug: write('debug'),
+  info: write('info'),
+  warn: write('warn'),
+  error: write('error'),
 };

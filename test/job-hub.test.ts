@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createDatabasePool, type DatabasePool } from '../src/db/pool.ts';
 import { createJobService } from '../src/jobs/job-service.ts';
+import { setLogLevel } from '../src/logger.ts';
+import { createMetrics } from '../src/metrics/metrics.ts';
 import { createJobHub, type JobHub, MAX_QUEUE } from '../src/notify/job-hub.ts';
 import { createJobUpdates } from '../src/notify/job-updates.ts';
 import { type Listener, startListener } from '../src/notify/listener.ts';
@@ -15,6 +17,7 @@ let listener: Listener;
 let hub: JobHub;
 
 beforeAll(async () => {
+  setLogLevel('silent');
   db = await createTestDatabase();
   pool = await createDatabasePool(db.url);
   listener = await startListener(db.url);
@@ -29,7 +32,7 @@ afterAll(async () => {
 });
 
 test('a subscriber that stops reading holds at most MAX_QUEUE events, then gets the current state, ending with the final one', async () => {
-  const jobs = createJobService(pool, 'default');
+  const jobs = createJobService(pool, 'default', createMetrics());
   const updates = createJobUpdates(jobs, hub);
   const job = await jobs.createJob({ kind: 'echo', input: {} });
   const stream = await updates.jobUpdated(job.id, null);
@@ -62,7 +65,7 @@ test('a subscriber that stops reading holds at most MAX_QUEUE events, then gets 
 });
 
 test('a subscriber that leaves before reading anything releases its watch', async () => {
-  const jobs = createJobService(pool, 'default');
+  const jobs = createJobService(pool, 'default', createMetrics());
   const updates = createJobUpdates(jobs, hub);
   const job = await jobs.createJob({ kind: 'echo', input: {} });
   const before = hub.activeWatches();

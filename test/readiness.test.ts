@@ -24,6 +24,8 @@ async function readyz(): Promise<{ status: number; body: { status: string; reaso
 
 test('/readyz is 200 while the database answers, 503 with the reason while it does not, and 200 again after', async () => {
   expect(await readyz()).toEqual({ status: 200, body: { status: 'ready' } });
+  const metricsUp = await fetch(`${app.url}/metrics`);
+  expect(await metricsUp.text()).toMatch(/^jobql_jobs_queued 0$/m);
   const name = new URL(db.url).pathname.slice(1);
   const admin = new pg.Client({ connectionString: process.env.JOBQL_TEST_SERVER_URL });
   await admin.connect();
@@ -39,6 +41,14 @@ test('/readyz is 200 while the database answers, 503 with the reason while it do
     const health = await fetch(`${app.url}/healthz`);
     await health.text();
     expect(health.status).toBe(200); // the process itself is up
+    // /metrics still answers; the gauges it could not read from the database are NaN (unknown), not stale
+    // (prom-client writes "Nan"; Prometheus parses it case-insensitively).
+    const metrics = await fetch(`${app.url}/metrics`);
+    const text = await metrics.text();
+    expect(metrics.status).toBe(200);
+    expect(text).toMatch(/^process_cpu_user_seconds_total \d/m);
+    expect(text).toMatch(/^jobql_subscriptions_active 0$/m);
+    expect(text).toMatch(/^jobql_jobs_queued nan$/im);
   } finally {
     await admin.query(`ALTER DATABASE ${pg.escapeIdentifier(name)} ALLOW_CONNECTIONS true`);
     await admin.end();

@@ -3,6 +3,17 @@ import { JobqlError } from '../jobs/errors.ts';
 import { logger } from '../logger.ts';
 
 /**
+ * Whether an error in a result is the client's doing (a domain error with a code, or one graphql-js raised:
+ * parse, validation, variable coercion) rather than something unexpected on our side. An error already
+ * masked as INTERNAL_SERVER_ERROR is ours.
+ */
+export function isClientError(error: GraphQLError): boolean {
+  if (error.extensions.code === 'INTERNAL_SERVER_ERROR') return false;
+  const original = error.originalError;
+  return !original || original instanceof JobqlError || original instanceof GraphQLError;
+}
+
+/**
  * The one place domain errors become GraphQL errors. A JobqlError keeps its message and gets its code in
  * extensions.code; a GraphQLError raised by graphql-js itself (validation, variable coercion) or by a scalar is
  * the client's doing and passes through; anything else is unexpected: logged with its cause and masked.

@@ -5,7 +5,9 @@ import { createYoga } from 'graphql-yoga';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { maskError } from '../graphql/errors.ts';
 import { operationLimits } from '../graphql/limits.ts';
+import { operationMetrics } from '../graphql/operation-metrics.ts';
 import { logger } from '../logger.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import type { Authenticator } from './auth.ts';
 import { createHttpServer, tenantOf } from './server.ts';
 import { sseWithEventIds } from './sse.ts';
@@ -32,6 +34,7 @@ export async function startHttpFrontend(options: {
   introspection: boolean;
   maxBodyBytes: number;
   notReadyReason: () => Promise<string | null>;
+  metrics: Metrics;
   host: string;
   port: number;
 }): Promise<HttpFrontend> {
@@ -45,7 +48,7 @@ export async function startHttpFrontend(options: {
       if (!tenant) throw new Error('an operation reached Yoga without an authenticated tenant');
       return options.contextFor(tenant, initial.request?.headers.get('last-event-id') ?? null);
     },
-    plugins: [sseWithEventIds(), operationLimits({ introspection: options.introspection })],
+    plugins: [sseWithEventIds(), operationLimits({ introspection: options.introspection }), operationMetrics(options.metrics)],
     graphiql: options.graphiql,
     // One operation per request: batching would multiply the work one request can ask for.
     batching: false,
@@ -66,6 +69,7 @@ export async function startHttpFrontend(options: {
     auth: options.auth,
     maxBodyBytes: options.maxBodyBytes,
     notReadyReason: options.notReadyReason,
+    metrics: options.metrics,
   });
   const websockets = attachWebSocketServer(http, yoga, options.auth);
   try {

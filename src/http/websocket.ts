@@ -4,12 +4,18 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { GraphQLContext } from '../graphql/context.ts';
+import { withLogContext } from '../logger.ts';
 import type { Authenticator } from './auth.ts';
+import { requestIdOf } from './server.ts';
 
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 100;
 
 type OperationResult = ReturnType<NonNullable<Parameters<typeof useServer>[0]['execute']>>;
-type EnvelopedRoot = { execute: (args: ExecutionArgs) => OperationResult; subscribe: (args: ExecutionArgs) => OperationResult };
+type EnvelopedRoot = {
+  execute: (args: ExecutionArgs) => OperationResult;
+  subscribe: (args: ExecutionArgs) => OperationResult;
+  requestId: string;
+};
 
 /**
  * graphql-ws (the graphql-transport-ws protocol) on the HTTP server's port and Yoga's path. Operations run
@@ -24,6 +30,9 @@ export function attachWebSocketServer(
 ): { close: () => Promise<void> } {
   const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: 1024 * 1024 });
   const tenants = new WeakMap<object, string>();
+  // Each connection gets a request id (the upgrade request's X-Request-Id, or a new one); an operation logs
+  // as <connection id>/<operation id>.
+  const connectionIds = new WeakMap<object, string>();
   const disposable = useServer(
     {
       connectionInitWaitTimeout: 10_000,
@@ -36,12 +45,19 @@ export function attachWebSocketServer(
           return false;
         }
         tenants.set(ctx.extra.socket, authenticated.tenant);
+        connectionIds.set(ctx.extra.socket, requestIdOf(ctx.extra.request));
         return true;
       },
       // The rootValue carries Yoga's enveloped execute/subscribe, set in onSubscribe below (Yoga's recipe).
-      execute: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).execute(args),
-      subscribe: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).subscribe(args),
-      onSubscribe: async (ctx, _id, payload) => {
+      execute: (args: ExecutionArgs) => {
+        const root = args.rootValue as EnvelopedRoot;
+        return withLogContext({ requestId: root.requestId }, () => root.execute(args));
+      },
+      subscribe: (args: ExecutionArgs) => {
+        const root = args.rootValue as EnvelopedRoot;
+        return withLogContext({ requestId: root.requestId }, () => root.subscribe(args));
+      },
+      onSubscribe: async (ctx, id, payload) => {
         // graphql-ws has already entered this operation in ctx.subscriptions when it calls onSubscribe.
         if (Object.keys(ctx.subscriptions).length > MAX_SUBSCRIPTIONS_PER_CONNECTION) {
           return [
@@ -72,7 +88,7 @@ export function attachWebSocketServer(
           document,
           variableValues: payload.variables,
           contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
+          rootValue: { execute, subscribe, requestId: `${connectionIds.get(ctx.extra.socket)}/${id}` },
         };
       },
     },

@@ -173,13 +173,21 @@ export async function updateJobProgress(db: CommonQueryMethods, claim: Claim, pr
 
 const interrupted = { code: 'INTERRUPTED', message: INTERRUPTED_MESSAGE };
 
+/** An attempt ended by a statement that acts on many jobs: which job, and where it went (metrics and logs). */
+const endedAttempt = jobRow.pick({ id: true, kind: true, status: true, errorCode: true });
+export type EndedAttempt = z.infer<typeof endedAttempt>;
+
 /** Graceful stop: whatever this process still runs after the grace period ends its attempt as interrupted. */
-export async function interruptJobsOfWorker(db: CommonQueryMethods, workerId: number, backoffBaseMs: number): Promise<readonly string[]> {
-  return db.anyFirst(sql.type(jobRow.pick({ id: true }))`
+export async function interruptJobsOfWorker(
+  db: CommonQueryMethods,
+  workerId: number,
+  backoffBaseMs: number,
+): Promise<readonly EndedAttempt[]> {
+  return db.any(sql.type(endedAttempt)`
     /* interruptJobsOfWorker */
     UPDATE jobs SET ${endAttempt(interrupted, backoffBaseMs)}
     WHERE status = 'running' AND worker_id = ${workerId}
-    RETURNING id`);
+    RETURNING id, kind, status, error_code AS "errorCode"`);
 }
 
 /**
@@ -190,8 +198,8 @@ export async function interruptJobsOfWorker(db: CommonQueryMethods, workerId: nu
  * process's jobs are never touched. The xact lock is held until commit, so two processes recovering at once
  * do not both act on the same worker.
  */
-export async function recoverJobsOfDeadWorkers(db: CommonQueryMethods, backoffBaseMs: number): Promise<readonly string[]> {
-  return db.anyFirst(sql.type(jobRow.pick({ id: true }))`
+export async function recoverJobsOfDeadWorkers(db: CommonQueryMethods, backoffBaseMs: number): Promise<readonly EndedAttempt[]> {
+  return db.any(sql.type(endedAttempt)`
     /* recoverJobsOfDeadWorkers */
     WITH running_workers AS MATERIALIZED (
       SELECT DISTINCT worker_id FROM jobs WHERE status = 'running'
@@ -202,7 +210,7 @@ export async function recoverJobsOfDeadWorkers(db: CommonQueryMethods, backoffBa
     UPDATE jobs SET ${endAttempt(interrupted, backoffBaseMs)}
     FROM dead_workers
     WHERE jobs.status = 'running' AND jobs.worker_id = dead_workers.worker_id
-    RETURNING jobs.id`);
+    RETURNING jobs.id, jobs.kind, jobs.status, jobs.error_code AS "errorCode"`);
 }
 
 /**
@@ -238,6 +246,24 @@ export async function requeueFinishedJob(db: CommonQueryMethods, tenant: string,
       cancel_requested_at = NULL, max_attempts = greatest(max_attempts, least(100, attempt + 1))
     WHERE id = ${id} AND tenant = ${tenant} AND status IN ('failed', 'cancelled')
     RETURNING ${jobColumns}`);
+}
+
+/**
+ * For the metrics' gauges: unfinished jobs by what they wait for, across all tenants and processes. The
+ * status index keeps this to the unfinished jobs; the finished history is never read.
+ */
+export async function countUnfinishedJobs(
+  db: CommonQueryMethods,
+): Promise<{ queued: number; scheduled: number; running: number; oldestQueuedAgeSeconds: number }> {
+  return db.one(sql.type(z.object({ queued: z.number(), scheduled: z.number(), running: z.number(), oldestQueuedAgeSeconds: z.number() }))`
+    /* countUnfinishedJobs */
+    SELECT
+      count(*) FILTER (WHERE status = 'queued' AND run_at <= now())::int AS queued,
+      count(*) FILTER (WHERE status = 'queued' AND run_at > now())::int AS scheduled,
+      count(*) FILTER (WHERE status = 'running')::int AS running,
+      coalesce(extract(epoch FROM now() - min(run_at) FILTER (WHERE status = 'queued' AND run_at <= now())), 0)::float8
+        AS "oldestQueuedAgeSeconds"
+    FROM jobs WHERE status IN ('queued', 'running')`);
 }
 
 /** Retention: deletes up to `batchSize` finished jobs older than `olderThanMs` (events go with them). */

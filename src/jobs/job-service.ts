@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { CommonQueryMethods, DatabasePool } from 'slonik';
 import { findKind, kindNames } from '../kinds/registry.ts';
+import { logger } from '../logger.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { badUserInput, JobqlError } from './errors.ts';
 import type { Job, JobStatus, JsonValue } from './job.ts';
@@ -113,9 +115,9 @@ function checkRequest(tenant: string, request: CreateJobRequest, argument: strin
  * Inserts a checked job; with an idempotency key already taken, returns the job that holds it, or fails with
  * CONFLICT when that job was created with another kind or input (AIP-155: same request, same answer).
  */
-async function insertIdempotently(db: CommonQueryMethods, job: NewJob): Promise<Job> {
+async function insertIdempotently(db: CommonQueryMethods, job: NewJob): Promise<{ job: Job; inserted: boolean }> {
   const inserted = await insertJob(db, job);
-  if (inserted) return inserted;
+  if (inserted) return { job: inserted, inserted: true };
   const existing = await findJobByIdempotencyKey(db, job.tenant, job.idempotencyKey as string);
   if (!existing) throw new Error('idempotency key conflict without a holder');
   if (existing.kind !== job.kind || !isDeepStrictEqual(existing.input, job.input)) {
@@ -124,11 +126,24 @@ async function insertIdempotently(db: CommonQueryMethods, job: NewJob): Promise<
       jobId: existing.id,
     });
   }
-  return existing;
+  return { job: existing, inserted: false };
 }
 
-/** The use cases for one tenant: it sees, creates and changes only its own jobs. */
-export function createJobService(pool: DatabasePool, tenant: string) {
+/**
+ * The use cases for one tenant: it sees, creates and changes only its own jobs. `metrics` counts the jobs it
+ * creates and the ones it ends (a queued job cancelled).
+ */
+export function createJobService(pool: DatabasePool, tenant: string, metrics: Pick<Metrics, 'jobsCreated' | 'jobsEnded'>) {
+  // Called once the rows are committed: a rolled-back batch created nothing.
+  const recordCreated = (outcomes: readonly { job: Job; inserted: boolean }[]) => {
+    const created = outcomes.filter((outcome) => outcome.inserted).map((outcome) => outcome.job);
+    metrics.jobsCreated(created.map((job) => job.kind));
+    for (const job of created) {
+      logger.info('job created', { jobId: job.id, kind: job.kind, tenant: job.tenant });
+      logger.debug('job input', { jobId: job.id, input: job.input });
+    }
+  };
+
   const findOrFail = async (id: string) => {
     const job = await findJobById(pool, tenant, parseJobId(id));
     if (!job) throw new JobqlError('NOT_FOUND', `no job with id ${id}`, { argument: 'id' });
@@ -140,7 +155,9 @@ export function createJobService(pool: DatabasePool, tenant: string) {
     parseId: (id: string) => parseJobId(id),
 
     async createJob(request: CreateJobRequest): Promise<Job> {
-      return insertIdempotently(pool, checkRequest(tenant, request, 'input'));
+      const outcome = await insertIdempotently(pool, checkRequest(tenant, request, 'input'));
+      recordCreated([outcome]);
+      return outcome.job;
     },
 
     /** All or none, in one transaction; a bad item fails the batch with its index. Returned in order. */
@@ -156,8 +173,8 @@ export function createJobService(pool: DatabasePool, tenant: string) {
           throw error;
         }
       });
-      return pool.transaction(async (tx) => {
-        const created: Job[] = [];
+      const outcomes = await pool.transaction(async (tx) => {
+        const created: { job: Job; inserted: boolean }[] = [];
         for (const [index, job] of jobs.entries()) {
           try {
             created.push(await insertIdempotently(tx, job));
@@ -168,11 +185,17 @@ export function createJobService(pool: DatabasePool, tenant: string) {
         }
         return created;
       });
+      recordCreated(outcomes);
+      return outcomes.map((outcome) => outcome.job);
     },
 
     /** Cancels a queued job at once, asks a running one to stop; a cancelled one is returned unchanged. */
     async cancelJob(id: string): Promise<Job> {
       const requested = await requestCancel(pool, tenant, parseJobId(id));
+      if (requested?.status === 'cancelled') {
+        metrics.jobsEnded([requested]);
+        logger.info('job cancelled', { jobId: requested.id, kind: requested.kind });
+      } else if (requested) logger.info('job cancel requested', { jobId: requested.id, kind: requested.kind });
       if (requested) return requested;
       const job = await findOrFail(id);
       if (job.status === 'cancelled') return job;

@@ -1,6 +1,7 @@
 import type { DatabasePool } from 'slonik';
 import { deleteFinishedJobs, recoverJobsOfDeadWorkers } from '../jobs/job-queries.ts';
 import { logger } from '../logger.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 
 const RETENTION_BATCH = 500;
 const RETENTION_EVERY_MS = 60_000;
@@ -11,15 +12,19 @@ const RETENTION_EVERY_MS = 60_000;
  * JOB_LEASE_MS without any restart), and deleting finished jobs past their retention in small batches (each
  * a short transaction; SKIP LOCKED keeps two processes off the same rows).
  */
-export function startMaintenance(options: { pool: DatabasePool; leaseMs: number; retentionMs: number; retryBackoffMs: number }) {
+export function startMaintenance(options: {
+  pool: DatabasePool;
+  leaseMs: number;
+  retentionMs: number;
+  retryBackoffMs: number;
+  metrics: Metrics;
+}) {
   const { pool } = options;
   let stopped = false;
 
   async function recover(): Promise<void> {
     try {
-      const recovered = await recoverJobsOfDeadWorkers(pool, options.retryBackoffMs);
-      if (recovered.length > 0)
-        logger.warn('recovered the running jobs of processes that are gone', { count: recovered.length, jobIds: recovered.slice(0, 50) });
+      await recoverDeadWorkers(pool, options.retryBackoffMs, options.metrics);
     } catch (error) {
       logger.warn('recovery of dead workers failed; will retry', { err: error });
     }
@@ -49,4 +54,16 @@ export function startMaintenance(options: { pool: DatabasePool; leaseMs: number;
       clearInterval(retention);
     },
   };
+}
+
+/** Ends the running attempts of processes that are gone (see recoverJobsOfDeadWorkers); at startup and on a timer. */
+export async function recoverDeadWorkers(pool: DatabasePool, retryBackoffMs: number, metrics: Metrics): Promise<void> {
+  const recovered = await recoverJobsOfDeadWorkers(pool, retryBackoffMs);
+  metrics.jobsEnded(recovered);
+  if (recovered.length > 0) {
+    logger.warn('recovered the running jobs of processes that are gone', {
+      count: recovered.length,
+      jobIds: recovered.slice(0, 50).map((job) => job.id),
+    });
+  }
 }

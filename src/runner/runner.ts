@@ -15,6 +15,7 @@ import { findUnstorableString } from '../jobs/json-check.ts';
 import { JobFailure } from '../kinds/kind.ts';
 import { findKind } from '../kinds/registry.ts';
 import { logger } from '../logger.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import type { JobChange } from '../notify/listener.ts';
 import { createProgressWriter } from './progress.ts';
 import { openWorkerSession, type WorkerSession } from './worker-session.ts';
@@ -53,6 +54,7 @@ export async function startRunner(options: {
   abortGraceMs: number;
   /** Registers the runner for the process's job change notifications: wake-ups and cancel requests. */
   onJobChanged: (handler: (change: JobChange) => void) => void;
+  metrics: Metrics;
 }): Promise<Runner> {
   const { pool, concurrency } = options;
   const running = new Map<string, RunningJob>();
@@ -128,7 +130,10 @@ export async function startRunner(options: {
     const { signal } = controller;
     const claim = { id: job.id, workerId, attempt: job.attempt };
     const progress = createProgressWriter((fraction) => updateJobProgress(pool, claim, fraction));
+    const startedAt = performance.now();
+    options.metrics.attemptStarted(job);
     logger.info('job started', { jobId: job.id, kind: job.kind, attempt: job.attempt, workerId });
+    logger.debug('job input', { jobId: job.id, input: job.input });
     const kind = findKind(job.kind);
     const timeoutMs = job.timeoutMs ?? kind?.timeoutMs ?? null;
     const timeout = timeoutMs === null ? null : setTimeout(() => controller.abort(timedOut(timeoutMs)), timeoutMs);
@@ -153,6 +158,7 @@ export async function startRunner(options: {
       else signal.addEventListener('abort', giveUp, { once: true });
     });
     const outcome = await Promise.race([handled, abandoned]);
+    const runSeconds = (performance.now() - startedAt) / 1000;
     if (timeout) clearTimeout(timeout);
     if (abandon) clearTimeout(abandon);
     await progress.close();
@@ -163,6 +169,7 @@ export async function startRunner(options: {
           'result' in outcome
             ? await completeJob(pool, claim, outcome.result)
             : await endFailedAttempt(pool, claim, outcome.error, options.retryBackoffMs);
+        options.metrics.attemptEnded(job.kind, runSeconds, finished);
         if (!finished) logger.warn('job finished after losing its claim; its recorded state stands', { jobId: job.id });
         else if (finished.status === 'queued') {
           logger.info('job queued for another attempt', {
@@ -172,6 +179,7 @@ export async function startRunner(options: {
             runAt: finished.runAt,
           });
         } else logger.info(`job ${finished.status}`, { jobId: job.id, kind: job.kind, errorCode: finished.errorCode });
+        if (finished?.status === 'completed') logger.debug('job result', { jobId: job.id, result: finished.result });
         return;
       } catch (error) {
         if (attempt >= 5 || stopping) {
@@ -209,7 +217,8 @@ export async function startRunner(options: {
       logger.error("worker session lost; aborting this process's running jobs", { workerId: current.workerId, err: error });
       for (const job of running.values()) job.controller.abort(SESSION_LOST);
       await Promise.allSettled([...running.values()].map((job) => job.done));
-      await interruptJobsOfWorker(pool, current.workerId, options.retryBackoffMs).catch(() => {});
+      const interrupted = await interruptJobsOfWorker(pool, current.workerId, options.retryBackoffMs).catch(() => []);
+      options.metrics.jobsEnded(interrupted);
       current = null;
     }
   }
@@ -245,7 +254,8 @@ export async function startRunner(options: {
       if (current) {
         // Before the lock is released: end whatever still runs here, so no job outlives a graceful stop as running.
         const interrupted = await interruptJobsOfWorker(pool, current.workerId, options.retryBackoffMs);
-        if (interrupted.length > 0) logger.warn('jobs interrupted by shutdown', { jobIds: interrupted });
+        options.metrics.jobsEnded(interrupted);
+        if (interrupted.length > 0) logger.warn('jobs interrupted by shutdown', { jobIds: interrupted.map((job) => job.id) });
         await current.close();
       }
     },

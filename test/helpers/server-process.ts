@@ -9,6 +9,8 @@ export type ServerProcess = {
   url: string;
   /** Every log line the process wrote, parsed. */
   logs: Array<Record<string, unknown>>;
+  /** Everything the process wrote to stderr so far, as written. */
+  stderr: () => string;
   /** Resolves with the exit code (or the signal's name) once the process has exited. */
   exited: Promise<number | string>;
   kill: (signal: NodeJS.Signals) => Promise<number | string>;
@@ -64,6 +66,7 @@ export async function startServerProcess(env: Record<string, string>, startTimeo
     child,
     url,
     logs,
+    stderr: () => stderr,
     exited,
     kill: (signal) => {
       child.kill(signal);

@@ -1,0 +1,153 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { print } from 'graphql';
+import { CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { data } from './helpers/graphql.ts';
+import { collect, wsClient } from './helpers/live-clients.ts';
+import { createServerGroup } from './helpers/server-group.ts';
+import type { ServerProcess } from './helpers/server-process.ts';
+import { waitFor } from './helpers/wait.ts';
+
+// The logs of a real server process: JSON lines an operator's tools can read, one per job transition at
+// info, joined to the request that caused them, and nothing secret in them.
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const KEY = 'logging-key-0123456789abcdef';
+const AUTH = { authorization: `Bearer ${KEY}` };
+const SECRET_INPUT = 'input-s3cret-7f2a';
+let db: TestDatabase;
+const servers = createServerGroup();
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+
+afterEach(async () => {
+  await servers.stopAll();
+});
+
+afterAll(async () => {
+  await db?.drop();
+});
+
+/** Creates an echo job with a request id of the test's choosing; returns the job id and the response's request id. */
+async function createWithRequestId(server: ServerProcess, requestId?: string): Promise<{ id: string; requestId: string | null }> {
+  const response = await fetch(`${server.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...AUTH, ...(requestId === undefined ? {} : { 'x-request-id': requestId }) },
+    body: JSON.stringify({ query: print(CreateJobDocument), variables: { input: { kind: 'echo', input: { secret: SECRET_INPUT } } } }),
+  });
+  const body = (await response.json()) as { data: { createJob: { id: string } } };
+  return { id: body.data.createJob.id, requestId: response.headers.get('x-request-id') };
+}
+
+async function untilLogged(server: ServerProcess, jobId: string, msg: string) {
+  return waitFor(`"${msg}" logged for ${jobId}`, async () => server.logs.find((line) => line.jobId === jobId && line.msg === msg));
+}
+
+test('each line is JSON with a level name, an ISO time and a message; a job logs each transition once at info, with the request id', async () => {
+  const server = await servers.start({ DATABASE_URL: db.url, API_KEYS: `acme:${KEY}` });
+  const { id, requestId } = await createWithRequestId(server, 'req-logging-1');
+  expect(requestId).toBe('req-logging-1');
+  await untilLogged(server, id, 'job completed');
+  const { job } = await data(server.url, GetJobDocument, { id }, AUTH);
+  expect(job?.status).toBe('COMPLETED');
+
+  const lines = server.stderr().trimEnd().split('\n');
+  expect(lines.length).toBe(server.logs.length); // every line was JSON
+  for (const line of server.logs) {
+    expect(['debug', 'info', 'warn', 'error']).toContain(line.level);
+    expect(line.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(typeof line.msg).toBe('string');
+    expect(line.pid).toBe(server.child.pid);
+  }
+  const ofJob = server.logs.filter((line) => line.jobId === id);
+  expect(ofJob.map((line) => [line.level, line.msg])).toEqual([
+    ['info', 'job created'],
+    ['info', 'job started'],
+    ['info', 'job completed'],
+  ]);
+  expect(ofJob[0]).toMatchObject({ requestId: 'req-logging-1', kind: 'echo', tenant: 'acme' });
+  // At info, neither the job's input nor its result (which echoes it) nor the API key is written anywhere.
+  expect(server.stderr()).not.toContain(SECRET_INPUT);
+  expect(server.stderr()).not.toContain(KEY);
+});
+
+test('a request id is made when the client sends none, or one that is not a plain token of at most 100 characters', async () => {
+  const server = await servers.start({ DATABASE_URL: db.url, API_KEYS: `acme:${KEY}`, WORKER_CONCURRENCY: '0' });
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+  const none = await createWithRequestId(server);
+  const spaced = await createWithRequestId(server, 'has spaces');
+  const long = await createWithRequestId(server, 'x'.repeat(101));
+  const kept = await createWithRequestId(server, 'x'.repeat(100));
+  for (const made of [none, spaced, long]) {
+    expect(made.requestId).toMatch(uuid);
+    expect((await untilLogged(server, made.id, 'job created')).requestId).toBe(made.requestId);
+  }
+  expect(new Set([none.requestId, spaced.requestId, long.requestId]).size).toBe(3);
+  expect(kept.requestId).toBe('x'.repeat(100));
+  // Probes and errors carry one too.
+  const probe = await fetch(`${server.url}/healthz`);
+  await probe.text();
+  expect(probe.headers.get('x-request-id')).toMatch(uuid);
+  const unauthenticated = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'x-request-id': 'req-401' } });
+  await unauthenticated.text();
+  expect(unauthenticated.status).toBe(401);
+  expect(unauthenticated.headers.get('x-request-id')).toBe('req-401');
+  // Over graphql-ws an operation's lines carry <connection id>/<operation id>.
+  const client = wsClient(server.url, AUTH);
+  try {
+    const { results, done } = collect(client, CreateJobDocument, { input: { kind: 'echo' } });
+    expect(await done).toEqual({ completed: true });
+    const id = results[0]?.data?.createJob.id ?? '';
+    expect((await untilLogged(server, id, 'job created')).requestId).toMatch(/^[0-9a-f-]{36}\/.+$/);
+  } finally {
+    await client.dispose();
+  }
+});
+
+test('job inputs and results are logged at debug, and only then', async () => {
+  const server = await servers.start({ DATABASE_URL: db.url, API_KEYS: `acme:${KEY}`, LOG_LEVEL: 'debug' });
+  const { id } = await createWithRequestId(server, 'req-debug');
+  await untilLogged(server, id, 'job completed');
+  const result = await untilLogged(server, id, 'job result');
+  expect(result).toMatchObject({ level: 'debug', result: { secret: SECRET_INPUT } });
+  const inputs = server.logs.filter((line) => line.jobId === id && line.msg === 'job input');
+  // Once when created (with the request id), once when an attempt starts.
+  expect(inputs).toHaveLength(2);
+  expect(inputs.every((line) => line.level === 'debug')).toBe(true);
+  expect(inputs[0]).toMatchObject({ requestId: 'req-debug', input: { secret: SECRET_INPUT } });
+  // Debug still never shows the key.
+  expect(server.stderr()).not.toContain(KEY);
+});
+
+const run = promisify(execFile);
+const logOneError = `
+  import { logger } from './src/logger.ts';
+  const error = Object.assign(new Error('insert failed', { cause: new Error('socket closed') }), {
+    code: '23505', values: ['${SECRET_INPUT}'], query: { sql: 'INSERT …', values: ['${SECRET_INPUT}'] },
+  });
+  logger.error('could not record the job', { err: error, jobId: 'j-1' });`;
+
+test('an error is logged by type, message, code, stack and cause only: no other property, since a database error carries the query values', async () => {
+  const { stderr } = await run(process.execPath, ['--input-type=module', '-e', logOneError], { cwd: root });
+  const line = JSON.parse(stderr.trim()) as { level: string; msg: string; jobId: string; err: Record<string, unknown> };
+  expect(line).toMatchObject({ level: 'error', msg: 'could not record the job', jobId: 'j-1' });
+  expect(Object.keys(line.err).sort()).toEqual(['cause', 'code', 'message', 'stack', 'type']);
+  expect(line.err).toMatchObject({ type: 'Error', message: 'insert failed', code: '23505', cause: { message: 'socket closed' } });
+  expect(stderr).not.toContain(SECRET_INPUT);
+});
+
+test('on a terminal the same lines are printed for people, not as JSON', async () => {
+  // script(1) gives the child a pseudo-terminal, as a developer's shell would.
+  const command = `${JSON.stringify(process.execPath)} --input-type=module -e "import { logger } from './src/logger.ts'; logger.info('hello from a terminal', { jobId: 'j-2' });"`;
+  const { stdout } = await run('script', ['-qec', command, '/dev/null'], { cwd: root });
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing the terminal's colour codes
+  const text = stdout.replace(/\u001b\[[0-9;]*m/g, '');
+  expect(text).toMatch(/INFO.*hello from a terminal/);
+  expect(text).toContain('jobId: "j-2"');
+  expect(text.trim().startsWith('{')).toBe(false);
+});

@@ -1,0 +1,194 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { CancelJobDocument, CreateJobDocument, type CreateJobInput, GetJobDocument, JobUpdatedDocument } from './generated/graphql.ts';
+import { startTestApp, type TestApp } from './helpers/app.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { data, execute, postGraphQL } from './helpers/graphql.ts';
+import { collect, wsClient } from './helpers/live-clients.ts';
+import { type Scrape, scrape } from './helpers/metrics.ts';
+import { waitFor } from './helpers/wait.ts';
+
+// GET /metrics on a real server: each metric moves by exactly what the jobs and requests did.
+const KEY = 'metrics-key-0123456789abcdef';
+const AUTH = { authorization: `Bearer ${KEY}` };
+let db: TestDatabase;
+let app: TestApp;
+let orphanId: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  // A job left running by a process that is gone (no session holds worker 4242's lock): the startup
+  // recovery ends it, and the metrics must count that.
+  const [orphan] = await db.query<{ id: string }>(
+    `INSERT INTO jobs (id, tenant, kind, status, input, attempt, worker_id, started_at)
+     VALUES (gen_random_uuid(), 'acme', 'echo', 'running', '{}', 1, 4242, now()) RETURNING id`,
+  );
+  orphanId = orphan?.id ?? '';
+  app = await startTestApp(db.url, { workerConcurrency: 4, retryBackoffMs: 10, apiKeys: [{ tenant: 'acme', key: KEY }] });
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await db?.drop();
+});
+
+const create = async (input: CreateJobInput) => (await data(app.url, CreateJobDocument, { input }, AUTH)).createJob;
+const metrics = () => scrape(app.url);
+
+/** How much each named sample grew between two scrapes. */
+const grew = (before: Scrape, after: Scrape, name: string, labels: Record<string, string> = {}) =>
+  after.value(name, labels) - before.value(name, labels);
+
+test('GET /metrics answers without an API key, in the Prometheus text format, with no tenant data', async () => {
+  const response = await fetch(`${app.url}/metrics`);
+  const text = await response.text();
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  expect(text).toContain('# TYPE jobql_jobs_created_total counter');
+  expect(text).toContain('# TYPE jobql_job_run_seconds histogram');
+  // The process's own metrics come with it.
+  expect(text).toMatch(/^process_cpu_user_seconds_total \d/m);
+  expect(text).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
+  expect(text).not.toContain('acme');
+  expect(text).not.toContain(KEY);
+});
+
+test('the running job of a dead process, ended by recovery at startup, counts as failed with INTERRUPTED', async () => {
+  // Recovery runs before the port opens, so the job is already ended.
+  const { job } = await data(app.url, GetJobDocument, { id: orphanId }, AUTH);
+  expect(job).toMatchObject({ status: 'FAILED', error: { code: 'INTERRUPTED' } });
+  const now = await metrics();
+  expect(now.value('jobql_jobs_finished_total', { kind: 'echo', status: 'failed' })).toBe(1);
+  expect(now.value('jobql_job_attempts_failed_total', { kind: 'echo', code: 'INTERRUPTED' })).toBe(1);
+});
+
+test('job counters and histograms move by exactly the jobs that complete, fail and are retried', async () => {
+  const before = await metrics();
+  const jobs = [
+    ...(await Promise.all([1, 2, 3].map((n) => create({ kind: 'echo', input: { n } })))),
+    ...(await Promise.all([1, 2].map(() => create({ kind: 'fail', input: { message: 'no' } })))),
+    await create({ kind: 'flaky', input: { failures: 1 }, maxAttempts: 2 }),
+  ];
+  for (const job of jobs) {
+    await waitFor(`job ${job.id} to finish`, async () => {
+      const { job: now } = await data(app.url, GetJobDocument, { id: job.id }, AUTH);
+      return now && ['COMPLETED', 'FAILED'].includes(now.status) ? now : undefined;
+    });
+  }
+  // The counters are updated right after the row is written; the scrape may come a moment later.
+  const after = await waitFor('the flaky job to be counted', async () => {
+    const now = await metrics();
+    return grew(before, now, 'jobql_jobs_finished_total', { kind: 'flaky', status: 'completed' }) === 1 ? now : undefined;
+  });
+
+  expect(grew(before, after, 'jobql_jobs_created_total', { kind: 'echo' })).toBe(3);
+  expect(grew(before, after, 'jobql_jobs_created_total', { kind: 'fail' })).toBe(2);
+  expect(grew(before, after, 'jobql_jobs_created_total', { kind: 'flaky' })).toBe(1);
+
+  expect(grew(before, after, 'jobql_job_attempts_started_total', { kind: 'echo' })).toBe(3);
+  expect(grew(before, after, 'jobql_job_attempts_started_total', { kind: 'fail' })).toBe(2);
+  expect(grew(before, after, 'jobql_job_attempts_started_total', { kind: 'flaky' })).toBe(2);
+
+  expect(grew(before, after, 'jobql_jobs_finished_total', { kind: 'echo', status: 'completed' })).toBe(3);
+  expect(grew(before, after, 'jobql_jobs_finished_total', { kind: 'fail', status: 'failed' })).toBe(2);
+  expect(grew(before, after, 'jobql_jobs_finished_total', { kind: 'flaky', status: 'failed' })).toBe(0);
+  expect(grew(before, after, 'jobql_job_attempts_failed_total', { kind: 'fail', code: 'JOB_FAILED' })).toBe(2);
+  expect(grew(before, after, 'jobql_job_attempts_failed_total', { kind: 'flaky', code: 'FLAKY' })).toBe(1);
+  expect(grew(before, after, 'jobql_jobs_requeued_total', { kind: 'flaky' })).toBe(1);
+
+  // One run-time and one pickup observation per attempt.
+  expect(grew(before, after, 'jobql_job_run_seconds_count', { kind: 'echo' })).toBe(3);
+  expect(grew(before, after, 'jobql_job_run_seconds_count', { kind: 'flaky' })).toBe(2);
+  expect(grew(before, after, 'jobql_job_pickup_seconds_count', { kind: 'fail' })).toBe(2);
+  expect(after.value('jobql_job_pickup_seconds_sum', { kind: 'echo' })).toBeGreaterThanOrEqual(0);
+
+  expect(grew(before, after, 'jobql_graphql_operations_total', { operation: 'CreateJob', type: 'mutation', outcome: 'ok' })).toBe(6);
+});
+
+test('an idempotent replay is not counted again; a scheduled job shows in the gauges until it is cancelled', async () => {
+  const before = await metrics();
+  const input = {
+    kind: 'echo',
+    input: { later: true },
+    runAt: new Date(Date.now() + 3_600_000).toISOString(),
+    idempotencyKey: 'metrics-once',
+  };
+  const first = await create(input);
+  const again = await create(input);
+  expect(again.id).toBe(first.id);
+  const scheduled = await metrics();
+  expect(grew(before, scheduled, 'jobql_jobs_created_total', { kind: 'echo' })).toBe(1);
+  // Database-wide gauges, read at scrape time: this test file's database has exactly this one waiting job.
+  expect(scheduled.value('jobql_jobs_scheduled')).toBe(1);
+  expect(scheduled.value('jobql_jobs_queued')).toBe(0);
+  expect(scheduled.value('jobql_jobs_running')).toBe(0);
+
+  await data(app.url, CancelJobDocument, { id: first.id }, AUTH);
+  const after = await metrics();
+  expect(grew(before, after, 'jobql_jobs_finished_total', { kind: 'echo', status: 'cancelled' })).toBe(1);
+  expect(after.value('jobql_jobs_scheduled')).toBe(0);
+});
+
+test('the running gauges and active subscriptions follow what runs and who listens', async () => {
+  const before = await metrics();
+  expect(before.value('jobql_runner_slots')).toBe(4);
+  const job = await create({ kind: 'sleep', input: { ms: 1500 } });
+  const client = wsClient(app.url, AUTH);
+  try {
+    const stream = collect(client, JobUpdatedDocument, { id: job.id });
+    const during = await waitFor('the job to run and the subscription to be open', async () => {
+      const now = await metrics();
+      return now.value('jobql_runner_jobs_running') === 1 && now.value('jobql_subscriptions_active') === 1 ? now : undefined;
+    });
+    expect(during.value('jobql_jobs_running')).toBe(1);
+    expect(
+      during.value('jobql_db_pool_connections', { state: 'idle' }) + during.value('jobql_db_pool_connections', { state: 'in_use' }),
+    ).toBeGreaterThan(0);
+    expect(await stream.done).toEqual({ completed: true });
+    const after = await waitFor('the subscription to be released', async () => {
+      const now = await metrics();
+      return now.value('jobql_subscriptions_active') === 0 ? now : undefined;
+    });
+    expect(after.value('jobql_runner_jobs_running')).toBe(0);
+    expect(after.value('jobql_jobs_running')).toBe(0);
+    expect(grew(before, after, 'jobql_graphql_operations_total', { operation: 'JobUpdated', type: 'subscription', outcome: 'ok' })).toBe(1);
+  } finally {
+    await client.dispose();
+  }
+});
+
+describe('GraphQL operations and HTTP requests', () => {
+  test('are counted by name, type and outcome: ok, client errors, parse and validation failures', async () => {
+    const before = await metrics();
+    await data(app.url, GetJobDocument, { id: '00000000-0000-4000-8000-000000000000' }, AUTH);
+    const missing = await execute(app.url, CancelJobDocument, { id: '00000000-0000-4000-8000-000000000000' }, AUTH);
+    expect(missing.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect((await postGraphQL(app.url, { query: 'query Broken {' }, AUTH)).errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
+    expect((await postGraphQL(app.url, { query: 'query Wrong { nope }' }, AUTH)).errors?.[0]?.extensions?.code).toBe(
+      'GRAPHQL_VALIDATION_FAILED',
+    );
+    const rest = await fetch(`${app.url}/jobs/00000000-0000-4000-8000-000000000000`, { headers: AUTH });
+    await rest.text();
+    const unknown = await fetch(`${app.url}/no/such/route`);
+    await unknown.text();
+    const after = await metrics();
+
+    const ops = (labels: Record<string, string>) => grew(before, after, 'jobql_graphql_operations_total', labels);
+    expect(ops({ operation: 'GetJob', type: 'query', outcome: 'ok' })).toBe(1);
+    expect(ops({ operation: 'CancelJob', type: 'mutation', outcome: 'client_error' })).toBe(1);
+    expect(ops({ operation: 'anonymous', type: 'unknown', outcome: 'client_error' })).toBe(1);
+    expect(ops({ operation: 'Wrong', type: 'query', outcome: 'client_error' })).toBe(1);
+    // GET /jobs/{id} runs its query without Yoga: it is counted as an HTTP request only.
+    expect(grew(before, after, 'jobql_graphql_operation_seconds_count', { type: 'query' })).toBe(1);
+    expect(grew(before, after, 'jobql_http_requests_total', { route: 'jobs', status: '404' })).toBe(1);
+    expect(grew(before, after, 'jobql_http_requests_total', { route: 'unknown', status: '404' })).toBe(1);
+    expect(grew(before, after, 'jobql_http_requests_total', { route: 'graphql', status: '200' })).toBeGreaterThanOrEqual(2);
+  });
+
+  test('client-chosen operation names are capped, so no client can grow the number of series without bound', async () => {
+    for (let n = 0; n < 110; n++) await postGraphQL(app.url, { query: `query Name${n} { jobs(first: 1) { edges { cursor } } }` }, AUTH);
+    const now = await metrics();
+    const names = new Set(now.series('jobql_graphql_operations_total').map((key) => /operation="([^"]*)"/.exec(key)?.[1]));
+    expect(names.size).toBeLessThanOrEqual(101);
+    expect(names.has('other')).toBe(true);
+  });
+});
