@@ -6,6 +6,7 @@ import { createDatabasePool, type DatabasePool, pingDatabase } from './db/pool.t
 import type { GraphQLContext } from './graphql/context.ts';
 import { buildSchema } from './graphql/schema.ts';
 import { createAuthenticator } from './http/auth.ts';
+import { startProbeServer } from './http/probes.ts';
 import { type HttpFrontend, startHttpFrontend } from './http/serve.ts';
 import { countUnfinishedJobs } from './jobs/job-queries.ts';
 import { createJobService } from './jobs/job-service.ts';
@@ -20,6 +21,8 @@ import { type Runner, startRunner } from './runner/runner.ts';
 export type App = {
   /** http://host:port of the running server; null in worker-only mode. */
   url: string | null;
+  /** http://host:port of the probes-and-metrics server (METRICS_PORT); null when not set. */
+  metricsUrl: string | null;
   databaseUrl: string;
   stop: () => Promise<void>;
 };
@@ -34,6 +37,7 @@ export async function startApp(config: Config): Promise<App> {
   let pool: DatabasePool | null = null;
   let runner: Runner | null = null;
   let web: HttpFrontend | null = null;
+  let probes: { url: string; close: () => Promise<void> } | null = null;
   let listener: Listener | null = null;
   let hub: JobHub | null = null;
   let maintenance: { stop: () => void } | null = null;
@@ -84,11 +88,15 @@ export async function startApp(config: Config): Promise<App> {
     if (!auth.required && !config.workerOnly) {
       logger.warn('API_KEYS is not set: open single-tenant mode, no authentication; do not expose this port', { host: config.host });
     }
+    // Migrations and recovery are done before any port opens, so readiness is: not stopping, and the database
+    // answers.
+    const ready = async () =>
+      stopping ? 'the process is shutting down' : (await pingDatabase(databasePool, 1000)) ? null : 'the database does not answer';
+    if (config.metricsPort !== null) {
+      probes = await startProbeServer({ notReadyReason: ready, metrics, host: config.host, port: config.metricsPort });
+      logger.info('serving /healthz, /readyz and /metrics', { url: probes.url });
+    }
     if (!config.workerOnly) {
-      // Migrations and recovery are done before the port opens, so readiness is: not stopping, and the
-      // database answers.
-      const ready = async () =>
-        stopping ? 'the process is shutting down' : (await pingDatabase(databasePool, 1000)) ? null : 'the database does not answer';
       web = await startHttpFrontend({
         notReadyReason: ready,
         metrics,
@@ -134,6 +142,7 @@ export async function startApp(config: Config): Promise<App> {
         maintenance?.stop();
         await hub?.close();
         await web?.close();
+        await probes?.close();
         await listener?.close();
         await pool?.end();
         await embedded?.stop();
@@ -141,13 +150,14 @@ export async function startApp(config: Config): Promise<App> {
       })();
       return stopped;
     };
-    return { url, databaseUrl, stop };
+    return { url, metricsUrl: probes?.url ?? null, databaseUrl, stop };
   } catch (error) {
     await runner?.stop(0).catch(() => {});
     maintenance?.stop();
     await hub?.close().catch(() => {});
     await listener?.close().catch(() => {});
     await web?.close().catch(() => {});
+    await probes?.close().catch(() => {});
     await pool?.end().catch(() => {});
     await embedded?.stop().catch(() => {});
     throw error;

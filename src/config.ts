@@ -20,6 +20,9 @@ const envSchema = z.object({
     .refine((value) => value === undefined || /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL'),
   PORT: integer(0, 65535).default(4000),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
+  // A second port with only /healthz, /readyz and /metrics: for worker-only processes, which have no API
+  // port, and for keeping metrics off the public port. Unset: none.
+  METRICS_PORT: integer(0, 65535).optional(),
   WORKER_CONCURRENCY: integer(0, 1000).default(4),
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000).default(10_000),
   EMBEDDED_POSTGRES_DIR: z.string().trim().min(1).default('.data/postgres'),
@@ -57,6 +60,8 @@ export type Config = {
   databaseUrl: string | undefined;
   port: number;
   host: string;
+  /** Port of the probes-and-metrics server; null: none (the API port serves them anyway). */
+  metricsPort: number | null;
   workerConcurrency: number;
   shutdownGraceMs: number;
   embeddedPostgresDir: string;
@@ -135,6 +140,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     databaseUrl: e.DATABASE_URL,
     port: e.PORT,
+    metricsPort: e.METRICS_PORT ?? null,
     host: e.HOST,
     workerConcurrency: e.WORKER_CONCURRENCY,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

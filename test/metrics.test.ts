@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { startApp } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
 import { CancelJobDocument, CreateJobDocument, type CreateJobInput, GetJobDocument, JobUpdatedDocument } from './generated/graphql.ts';
 import { startTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { data, execute, postGraphQL } from './helpers/graphql.ts';
+import { waitForJobStatus } from './helpers/jobs.ts';
 import { collect, wsClient } from './helpers/live-clients.ts';
 import { type Scrape, scrape } from './helpers/metrics.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -190,5 +193,42 @@ describe('GraphQL operations and HTTP requests', () => {
     const names = new Set(now.series('jobql_graphql_operations_total').map((key) => /operation="([^"]*)"/.exec(key)?.[1]));
     expect(names.size).toBeLessThanOrEqual(101);
     expect(names.has('other')).toBe(true);
+  });
+});
+
+describe('METRICS_PORT', () => {
+  test('a worker-only process serves its probes and metrics there, and counts the jobs it ran while the API process counts the ones it created', async () => {
+    const shared = await createTestDatabase();
+    const api = await startTestApp(shared.url, { workerConcurrency: 0 });
+    const worker = await startApp({ ...loadConfig({ DATABASE_URL: shared.url, HOST: '127.0.0.1' }), workerOnly: true, metricsPort: 0 });
+    try {
+      expect(worker.url).toBeNull();
+      const metricsUrl = worker.metricsUrl ?? '';
+      expect(metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const jobs = await Promise.all([1, 2].map((n) => data(api.url, CreateJobDocument, { input: { kind: 'echo', input: { n } } })));
+      for (const { createJob } of jobs) await waitForJobStatus(api.url, createJob.id, 'COMPLETED');
+
+      const onApi = await scrape(api.url);
+      const onWorker = await waitFor('the worker to count both jobs', async () => {
+        const now = await scrape(metricsUrl);
+        return now.value('jobql_jobs_finished_total', { kind: 'echo', status: 'completed' }) === 2 ? now : undefined;
+      });
+      expect(onApi.value('jobql_jobs_created_total', { kind: 'echo' })).toBe(2);
+      expect(onApi.value('jobql_job_attempts_started_total', { kind: 'echo' })).toBe(0);
+      expect(onWorker.value('jobql_jobs_created_total', { kind: 'echo' })).toBe(0);
+      expect(onWorker.value('jobql_job_attempts_started_total', { kind: 'echo' })).toBe(2);
+      expect(onWorker.value('jobql_runner_slots')).toBe(4);
+
+      const ready = await fetch(`${metricsUrl}/readyz`);
+      expect(await ready.json()).toEqual({ status: 'ready' });
+      // Only the probes live on this port: no API.
+      const graphql = await fetch(`${metricsUrl}/graphql`, { method: 'POST' });
+      await graphql.text();
+      expect(graphql.status).toBe(404);
+    } finally {
+      await worker.stop();
+      await api.stop();
+      await shared.drop();
+    }
   });
 });

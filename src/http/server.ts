@@ -4,8 +4,8 @@ import type { GraphQLSchema } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { logger, withLogContext } from '../logger.ts';
-import type { Metrics } from '../metrics/metrics.ts';
 import type { Authenticator } from './auth.ts';
+import { handleProbe, type ProbeOptions } from './probes.ts';
 import { handleGetJob, isGet, sendJson } from './rest.ts';
 
 /** The tenant an authenticated request acts for, set on the request before Yoga sees it. */
@@ -34,10 +34,7 @@ type HttpServerOptions = {
   contextFor: (tenant: string, lastEventId: string | null) => GraphQLContext;
   auth: Authenticator;
   maxBodyBytes: number;
-  /** Null when the process can serve; otherwise why not (for /readyz). */
-  notReadyReason: () => Promise<string | null>;
-  metrics: Metrics;
-};
+} & ProbeOptions;
 
 /**
  * One node:http server: Yoga at /graphql, the REST job route, the liveness and readiness probes and the
@@ -59,27 +56,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
 }
 
 function handle(req: IncomingMessage, res: ServerResponse, path: string, options: HttpServerOptions) {
-  if (path === '/healthz' && isGet(req)) return sendJson(res, 200, { status: 'ok' });
-  if (path === '/readyz' && isGet(req)) {
-    void options
-      .notReadyReason()
-      .then((reason) => (reason === null ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready', reason })));
-    return;
-  }
-  if (path === '/metrics' && isGet(req)) {
-    const { registry } = options.metrics;
-    registry
-      .metrics()
-      .then((text) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(text);
-      })
-      .catch((error) => {
-        logger.error('collecting metrics failed', { err: error });
-        sendJson(res, 500, { error: { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error.' } });
-      });
-    return;
-  }
+  if (handleProbe(req, res, path, options)) return;
   const isGraphQL = path === options.yoga.graphqlEndpoint;
   const jobMatch = /^\/jobs\/([^/]+)$/.exec(path);
   if (!isGraphQL && !(jobMatch && isGet(req))) {

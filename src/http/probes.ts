@@ -1,0 +1,70 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { logger } from '../logger.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { isGet, sendJson } from './rest.ts';
+
+export type ProbeOptions = {
+  /** Null when the process can serve; otherwise why not (for /readyz). */
+  notReadyReason: () => Promise<string | null>;
+  metrics: Metrics;
+};
+
+/**
+ * /healthz, /readyz and /metrics: open without an API key (they carry no tenant data), on the API port and on
+ * METRICS_PORT. Returns false when the request is for another route.
+ */
+export function handleProbe(req: IncomingMessage, res: ServerResponse, path: string, options: ProbeOptions): boolean {
+  if (!isGet(req)) return false;
+  if (path === '/healthz') {
+    sendJson(res, 200, { status: 'ok' });
+    return true;
+  }
+  if (path === '/readyz') {
+    void options
+      .notReadyReason()
+      .then((reason) => (reason === null ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready', reason })));
+    return true;
+  }
+  if (path === '/metrics') {
+    const { registry } = options.metrics;
+    registry
+      .metrics()
+      .then((text) => {
+        res.writeHead(200, { 'content-type': registry.contentType });
+        res.end(text);
+      })
+      .catch((error) => {
+        logger.error('collecting metrics failed', { err: error });
+        sendJson(res, 500, { error: { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error.' } });
+      });
+    return true;
+  }
+  return false;
+}
+
+/** The probes alone on their own port (METRICS_PORT): what a worker-only process offers its orchestrator. */
+export async function startProbeServer(
+  options: ProbeOptions & { host: string; port: number },
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (!handleProbe(req, res, path, options))
+      sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${path}` } });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Scrapes are short; an idle keep-alive connection must not hold the shutdown.
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
