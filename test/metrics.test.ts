@@ -134,7 +134,7 @@ test('an idempotent replay is not counted again; a scheduled job shows in the ga
 test('the running gauges and active subscriptions follow what runs and who listens', async () => {
   const before = await metrics();
   expect(before.value('jobql_runner_slots')).toBe(4);
-  const job = await create({ kind: 'sleep', input: { ms: 1500 } });
+  const job = await create({ kind: 'sleep', input: { ms: 3000 } });
   const client = wsClient(app.url, AUTH);
   try {
     const stream = collect(client, JobUpdatedDocument, { id: job.id });
