@@ -33,10 +33,13 @@ function serializeError(error: unknown, depth = 0): LoggedError | unknown {
   };
 }
 
-// Synchronous writes: a line logged just before process.exit (a startup failure) must not be lost.
+// Written through process.stderr, not pino's own synchronous fd writer: when stderr is a pipe whose reader is
+// slow (a log shipper), that writer sleeps the whole process 100 ms at a time until the pipe drains, which
+// would stall the API and the runner; process.stderr queues instead. A line logged just before process.exit
+// (a startup failure) is still written: Node flushes stdio pipes and files synchronously on Linux.
 const destination = process.stderr.isTTY
   ? pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
-  : pino.destination({ fd: 2, sync: true });
+  : process.stderr;
 
 const root = pino(
   {
@@ -45,7 +48,9 @@ const root = pino(
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     serializers: { err: serializeError },
-    mixin: () => context.getStore() ?? {},
+    // A copy: pino merges each line's own fields into the object mixin returns, so returning the store itself
+    // would make every later line of the request carry the fields of the lines before it.
+    mixin: () => ({ ...context.getStore() }),
   },
   destination,
 );

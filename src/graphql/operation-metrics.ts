@@ -18,20 +18,20 @@ function describe(document: DocumentNode, operationName?: string | null) {
 /**
  * Counts every GraphQL operation by name, type and outcome, and times queries and mutations. An envelop
  * plugin, so HTTP, SSE and graphql-ws operations (all run through Yoga's envelop) are counted alike; one
- * that fails to parse or validate is counted as a client error.
+ * that fails to parse or validate is a client error under the operation name "invalid".
  */
 export function operationMetrics(metrics: Metrics): Plugin {
   return {
     onParse() {
       return ({ result }) => {
-        if (result instanceof Error) metrics.graphqlOperation(null, 'unknown', 'client_error');
+        if (result instanceof Error) metrics.graphqlOperation(null, 'unknown', 'invalid');
       };
     },
     onValidate({ params }) {
       return ({ valid }) => {
         if (valid) return;
         const { name, type } = describe(params.documentAST);
-        metrics.graphqlOperation(name, type, 'client_error');
+        metrics.graphqlOperation(name, type, 'invalid');
       };
     },
     onExecute({ args }) {
@@ -48,7 +48,8 @@ export function operationMetrics(metrics: Metrics): Plugin {
     onSubscribe({ args }) {
       const { name } = describe(args.document, args.operationName);
       return {
-        // Counted once, as the subscription starts or fails to (NOT_FOUND, LIMIT_EXCEEDED, …).
+        // Counted once, as the subscription starts or fails to (NOT_FOUND, MAX_SUBSCRIPTIONS' LIMIT_EXCEEDED, …).
+        // graphql-ws's per-connection cap refuses an operation before it reaches envelop: not counted here.
         onSubscribeResult({ result }) {
           const errors = 'errors' in result ? (result.errors as readonly GraphQLError[] | undefined) : undefined;
           metrics.graphqlOperation(name, 'subscription', outcomeOf(errors));

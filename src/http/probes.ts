@@ -27,11 +27,11 @@ export function handleProbe(req: IncomingMessage, res: ServerResponse, path: str
     return true;
   }
   if (path === '/metrics') {
-    const { registry } = options.metrics;
-    registry
-      .metrics()
+    const { metrics } = options;
+    metrics
+      .text()
       .then((text) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
+        res.writeHead(200, { 'content-type': metrics.contentType });
         res.end(text);
       })
       .catch((error) => {
@@ -43,12 +43,31 @@ export function handleProbe(req: IncomingMessage, res: ServerResponse, path: str
   return false;
 }
 
+/** The route label of a path for metrics: a fixed set, so paths clients make up do not become series. */
+export function routeOf(path: string, graphqlEndpoint: string): string {
+  if (path === graphqlEndpoint) return 'graphql';
+  if (path === '/healthz' || path === '/readyz' || path === '/metrics') return path.slice(1);
+  return /^\/jobs\/[^/]+$/.test(path) ? 'jobs' : 'unknown';
+}
+
+/**
+ * Counts a request when it ends: 'close' comes for a finished response and for one the client cut short (an SSE
+ * stream it closed, an aborted request), where 'finish' would miss the latter.
+ */
+export function countWhenClosed(res: ServerResponse, route: string, metrics: Metrics, onClose?: () => void): void {
+  res.once('close', () => {
+    metrics.httpRequest(route, res.headersSent ? res.statusCode : 'none');
+    onClose?.();
+  });
+}
+
 /** The probes alone on their own port (METRICS_PORT): what a worker-only process offers its orchestrator. */
 export async function startProbeServer(
   options: ProbeOptions & { host: string; port: number },
 ): Promise<{ url: string; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    countWhenClosed(res, routeOf(path, ''), options.metrics);
     if (!handleProbe(req, res, path, options))
       sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${path}` } });
   });

@@ -5,7 +5,7 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { logger, withLogContext } from '../logger.ts';
 import type { Authenticator } from './auth.ts';
-import { handleProbe, type ProbeOptions } from './probes.ts';
+import { countWhenClosed, handleProbe, type ProbeOptions, routeOf } from './probes.ts';
 import { handleGetJob, isGet, sendJson } from './rest.ts';
 
 /** The tenant an authenticated request acts for, set on the request before Yoga sees it. */
@@ -19,13 +19,6 @@ const requestIdShape = /^[A-Za-z0-9._:-]{1,100}$/;
 export function requestIdOf(req: IncomingMessage): string {
   const sent = req.headers['x-request-id'];
   return typeof sent === 'string' && requestIdShape.test(sent) ? sent : randomUUID();
-}
-
-/** The route label of a path for metrics: a fixed set, so paths clients make up do not become series. */
-function routeOf(path: string, graphqlEndpoint: string): string {
-  if (path === graphqlEndpoint) return 'graphql';
-  if (path === '/healthz' || path === '/readyz' || path === '/metrics') return path.slice(1);
-  return /^\/jobs\/[^/]+$/.test(path) ? 'jobs' : 'unknown';
 }
 
 type HttpServerOptions = {
@@ -47,10 +40,9 @@ export function createHttpServer(options: HttpServerOptions): Server {
     const requestId = requestIdOf(req);
     res.setHeader('x-request-id', requestId);
     const started = performance.now();
-    res.once('finish', () => {
-      options.metrics.httpRequest(routeOf(path, options.yoga.graphqlEndpoint), res.statusCode);
-      logger.debug('request', { requestId, method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) });
-    });
+    countWhenClosed(res, routeOf(path, options.yoga.graphqlEndpoint), options.metrics, () =>
+      logger.debug('request', { requestId, method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) }),
+    );
     withLogContext({ requestId }, () => handle(req, res, path, options));
   });
 }

@@ -250,20 +250,27 @@ export async function requeueFinishedJob(db: CommonQueryMethods, tenant: string,
 
 /**
  * For the metrics' gauges: unfinished jobs by what they wait for, across all tenants and processes. The
- * status index keeps this to the unfinished jobs; the finished history is never read.
+ * status index keeps this to the unfinished jobs; the finished history is never read. A scrape must not hold a
+ * connection while the database is slow, so the statement gives up after `timeoutMs`.
  */
 export async function countUnfinishedJobs(
   db: CommonQueryMethods,
+  timeoutMs: number,
 ): Promise<{ queued: number; scheduled: number; running: number; oldestQueuedAgeSeconds: number }> {
-  return db.one(sql.type(z.object({ queued: z.number(), scheduled: z.number(), running: z.number(), oldestQueuedAgeSeconds: z.number() }))`
-    /* countUnfinishedJobs */
-    SELECT
-      count(*) FILTER (WHERE status = 'queued' AND run_at <= now())::int AS queued,
-      count(*) FILTER (WHERE status = 'queued' AND run_at > now())::int AS scheduled,
-      count(*) FILTER (WHERE status = 'running')::int AS running,
-      coalesce(extract(epoch FROM now() - min(run_at) FILTER (WHERE status = 'queued' AND run_at <= now())), 0)::float8
-        AS "oldestQueuedAgeSeconds"
-    FROM jobs WHERE status IN ('queued', 'running')`);
+  return db.transaction(async (tx) => {
+    await tx.query(sql.unsafe`SELECT set_config('statement_timeout', ${String(timeoutMs)}, true)`);
+    return tx.one(sql.type(
+      z.object({ queued: z.number(), scheduled: z.number(), running: z.number(), oldestQueuedAgeSeconds: z.number() }),
+    )`
+      /* countUnfinishedJobs */
+      SELECT
+        count(*) FILTER (WHERE status = 'queued' AND run_at <= now())::int AS queued,
+        count(*) FILTER (WHERE status = 'queued' AND run_at > now())::int AS scheduled,
+        count(*) FILTER (WHERE status = 'running')::int AS running,
+        coalesce(extract(epoch FROM now() - min(run_at) FILTER (WHERE status = 'queued' AND run_at <= now())), 0)::float8
+          AS "oldestQueuedAgeSeconds"
+      FROM jobs WHERE status IN ('queued', 'running')`);
+  });
 }
 
 /** Retention: deletes up to `batchSize` finished jobs older than `olderThanMs` (events go with them). */

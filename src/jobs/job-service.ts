@@ -131,9 +131,13 @@ async function insertIdempotently(db: CommonQueryMethods, job: NewJob): Promise<
 
 /**
  * The use cases for one tenant: it sees, creates and changes only its own jobs. `metrics` counts the jobs it
- * creates and the ones it ends (a queued job cancelled).
+ * creates, the ones it ends (a queued job cancelled) and the ones it puts back in the queue (retryJob).
  */
-export function createJobService(pool: DatabasePool, tenant: string, metrics: Pick<Metrics, 'jobsCreated' | 'jobsEnded'>) {
+export function createJobService(
+  pool: DatabasePool,
+  tenant: string,
+  metrics: Pick<Metrics, 'jobsCreated' | 'jobsEnded' | 'jobResubmitted'>,
+) {
   // Called once the rows are committed: a rolled-back batch created nothing.
   const recordCreated = (outcomes: readonly { job: Job; inserted: boolean }[]) => {
     const created = outcomes.filter((outcome) => outcome.inserted).map((outcome) => outcome.job);
@@ -208,7 +212,11 @@ export function createJobService(pool: DatabasePool, tenant: string, metrics: Pi
     /** Puts a FAILED or CANCELLED job back in the queue as a new attempt. */
     async retryJob(id: string): Promise<Job> {
       const requeued = await requeueFinishedJob(pool, tenant, parseJobId(id));
-      if (requeued) return requeued;
+      if (requeued) {
+        metrics.jobResubmitted(requeued.kind);
+        logger.info('job queued again by retryJob', { jobId: requeued.id, kind: requeued.kind, attempt: requeued.attempt });
+        return requeued;
+      }
       const job = await findOrFail(id);
       throw new JobqlError('CONFLICT', `the job is ${job.status.toUpperCase()}; only a FAILED or CANCELLED job can be retried`, {
         argument: 'id',

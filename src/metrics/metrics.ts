@@ -30,9 +30,19 @@ export const MAX_OPERATION_NAMES = 100;
 const MAX_ERROR_CODES = 50;
 const finalStatuses = new Set(['completed', 'failed', 'cancelled']);
 
+// prom-client's process metrics (CPU, memory, event-loop lag, GC) describe the process, not an app, and their
+// collectors cannot be stopped: one registry for them per process, started once, shared by every app in it.
+let processRegistry: Registry | null = null;
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const operationName = boundedLabel(MAX_OPERATION_NAMES);
   const errorCode = boundedLabel(MAX_ERROR_CODES);
@@ -67,6 +77,12 @@ export function createMetrics() {
     labelNames: ['kind'],
     registers,
   });
+  const resubmitted = new Counter({
+    name: 'jobql_jobs_resubmitted_total',
+    help: 'FAILED or CANCELLED jobs put back in the queue by retryJob (they can then finish again).',
+    labelNames: ['kind'],
+    registers,
+  });
   const runTime = new Histogram({
     name: 'jobql_job_run_seconds',
     help: "Run time of an attempt on this process, from claim to the handler's end.",
@@ -96,7 +112,7 @@ export function createMetrics() {
   });
   const httpRequests = new Counter({
     name: 'jobql_http_requests_total',
-    help: 'HTTP requests by route and status code (WebSocket upgrades are not counted here).',
+    help: 'HTTP requests by route and status code, counted when they end (SSE streams too); "none" when the client left before any response. WebSocket upgrades are not counted here.',
     labelNames: ['route', 'status'],
     registers,
   });
@@ -111,8 +127,14 @@ export function createMetrics() {
   }
 
   return {
-    registry,
+    /** The Prometheus text of this app's metrics and the process's. */
+    text: async () => `${await processMetrics().metrics()}\n${await registry.metrics()}`,
+    contentType: registry.contentType,
     jobsEnded,
+
+    jobResubmitted(kind: string): void {
+      resubmitted.inc({ kind });
+    },
 
     jobsCreated(kinds: readonly string[]): void {
       for (const kind of kinds) created.inc({ kind });
@@ -130,12 +152,23 @@ export function createMetrics() {
       if (ended) jobsEnded([ended]);
     },
 
-    graphqlOperation(name: string | null, type: string, outcome: 'ok' | 'client_error' | 'internal_error', seconds?: number): void {
-      operations.inc({ operation: operationName(name ?? 'anonymous'), type, outcome });
+    /**
+     * `name` null: an anonymous operation. Operations that failed to parse or validate are all counted as
+     * "invalid", so that documents the server never ran cannot take up the capped names.
+     */
+    graphqlOperation(
+      name: string | null,
+      type: string,
+      outcome: 'ok' | 'client_error' | 'internal_error' | 'invalid',
+      seconds?: number,
+    ): void {
+      const operation = outcome === 'invalid' ? 'invalid' : operationName(name ?? 'anonymous');
+      operations.inc({ operation, type, outcome: outcome === 'invalid' ? 'client_error' : outcome });
       if (seconds !== undefined) operationTime.observe({ type }, seconds);
     },
 
-    httpRequest(route: string, status: number): void {
+    /** `status` 'none': the client went away before any response was sent. */
+    httpRequest(route: string, status: number | 'none'): void {
       httpRequests.inc({ route, status: String(status) });
     },
 
@@ -144,6 +177,7 @@ export function createMetrics() {
      * fails or is late the jobql_jobs_* gauges are NaN in that scrape.
      */
     observe(sources: {
+      /** Should end by itself within about `timeoutMs` (a statement timeout), so it never holds a connection long. */
       jobCounts: () => Promise<JobCounts>;
       runningHere: () => number;
       slots: number;
@@ -154,9 +188,15 @@ export function createMetrics() {
       // prom-client collects all metrics of a scrape at once: the four database-wide gauges share one read
       // per scrape. A failed or late read reports NaN ("unknown") rather than a stale or made-up count:
       // alerts on these gauges do not fire on it, and the scrape itself still succeeds.
+      // At most one count query runs at a time: a scrape that comes while one runs waits for it (up to the
+      // bound) instead of taking another pool connection the API and the runner need.
+      let query: Promise<JobCounts> | null = null;
       let reading: Promise<JobCounts | null> | null = null;
       const readCounts = () => {
-        reading ??= withTimeout(sources.jobCounts(), sources.timeoutMs)
+        query ??= sources.jobCounts().finally(() => {
+          query = null;
+        });
+        reading ??= withTimeout(query, sources.timeoutMs)
           .catch(() => null)
           .finally(() => {
             reading = null;

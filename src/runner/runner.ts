@@ -219,6 +219,12 @@ export async function startRunner(options: {
       await Promise.allSettled([...running.values()].map((job) => job.done));
       const interrupted = await interruptJobsOfWorker(pool, current.workerId, options.retryBackoffMs).catch(() => []);
       options.metrics.jobsEnded(interrupted);
+      if (interrupted.length > 0) {
+        logger.warn('jobs interrupted: the worker session was lost', {
+          workerId: current.workerId,
+          jobIds: interrupted.map((job) => job.id),
+        });
+      }
       current = null;
     }
   }

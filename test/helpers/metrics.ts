@@ -28,8 +28,14 @@ export async function scrape(baseUrl: string, headers: Record<string, string> = 
   }
   return {
     text,
-    // A series that has not been recorded yet counts as 0, as Prometheus' increase() would see it.
-    value: (name, labels = {}) => samples.get(keyOf(name, labels)) ?? 0,
+    // A series that has not been recorded yet counts as 0, as Prometheus' increase() would see it; a metric
+    // that is not there at all is an error, so that a check for 0 cannot pass on a metric that was removed.
+    value: (name, labels = {}) => {
+      if (!byName.has(name) && !text.includes(`# TYPE ${name.replace(/_(bucket|sum|count)$/, '')} `)) {
+        throw new Error(`no metric ${name} in the scrape`);
+      }
+      return samples.get(keyOf(name, labels)) ?? 0;
+    },
     series: (name) => byName.get(name) ?? [],
   };
 }
