@@ -72,7 +72,7 @@ export async function startApp(config: Config): Promise<App> {
     const liveHub = hub;
     const databasePool = pool;
     metrics.observe({
-      jobCounts: () => countUnfinishedJobs(databasePool, 2000),
+      jobCounts: (timeoutMs) => countUnfinishedJobs(databasePool, timeoutMs),
       runningHere: () => runner?.runningCount() ?? 0,
       slots: config.workerConcurrency,
       subscriptions: () => liveHub.activeWatches(),

@@ -8,7 +8,7 @@ import pretty from 'pino-pretty';
 //
 // What goes in: messages and ids (jobId, workerId, requestId). What stays out: API keys and the database
 // password are never passed here; job inputs and results only at debug; errors are logged by type, message,
-// code and stack only, never their other properties (a database error can carry the query's values).
+// code, stack and cause only, never their other properties (a database error can carry the query's values).
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 

@@ -43,11 +43,14 @@ export function handleProbe(req: IncomingMessage, res: ServerResponse, path: str
   return false;
 }
 
+/** GET /jobs/{id}: the one REST route, matched here for its metrics label and in server.ts to serve it. */
+export const jobPath = /^\/jobs\/([^/]+)$/;
+
 /** The route label of a path for metrics: a fixed set, so paths clients make up do not become series. */
 export function routeOf(path: string, graphqlEndpoint: string): string {
   if (path === graphqlEndpoint) return 'graphql';
   if (path === '/healthz' || path === '/readyz' || path === '/metrics') return path.slice(1);
-  return /^\/jobs\/[^/]+$/.test(path) ? 'jobs' : 'unknown';
+  return jobPath.test(path) ? 'jobs' : 'unknown';
 }
 
 /**

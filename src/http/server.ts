@@ -5,7 +5,7 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { logger, withLogContext } from '../logger.ts';
 import type { Authenticator } from './auth.ts';
-import { countWhenClosed, handleProbe, type ProbeOptions, routeOf } from './probes.ts';
+import { countWhenClosed, handleProbe, jobPath, type ProbeOptions, routeOf } from './probes.ts';
 import { handleGetJob, isGet, sendJson } from './rest.ts';
 
 /** The tenant an authenticated request acts for, set on the request before Yoga sees it. */
@@ -50,7 +50,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
 function handle(req: IncomingMessage, res: ServerResponse, path: string, options: HttpServerOptions) {
   if (handleProbe(req, res, path, options)) return;
   const isGraphQL = path === options.yoga.graphqlEndpoint;
-  const jobMatch = /^\/jobs\/([^/]+)$/.exec(path);
+  const jobMatch = jobPath.exec(path);
   if (!isGraphQL && !(jobMatch && isGet(req))) {
     return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${path}` } });
   }

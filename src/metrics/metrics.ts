@@ -140,7 +140,7 @@ export function createMetrics() {
       for (const kind of kinds) created.inc({ kind });
     },
 
-    /** A claimed attempt; `dueAt` and `startedAt` are the row's run_at and started_at. */
+    /** A claimed attempt; `runAt` and `startedAt` are the row's run_at and started_at. */
     attemptStarted(job: { kind: string; runAt: string; startedAt: string | null }): void {
       started.inc({ kind: job.kind });
       if (job.startedAt) pickup.observe({ kind: job.kind }, Math.max(0, Date.parse(job.startedAt) - Date.parse(job.runAt)) / 1000);
@@ -177,8 +177,8 @@ export function createMetrics() {
      * fails or is late the jobql_jobs_* gauges are NaN in that scrape.
      */
     observe(sources: {
-      /** Should end by itself within about `timeoutMs` (a statement timeout), so it never holds a connection long. */
-      jobCounts: () => Promise<JobCounts>;
+      /** Must end by itself within about `timeoutMs` (a statement timeout), so it never holds a connection long. */
+      jobCounts: (timeoutMs: number) => Promise<JobCounts>;
       runningHere: () => number;
       slots: number;
       subscriptions: () => number;
@@ -191,17 +191,11 @@ export function createMetrics() {
       // At most one count query runs at a time: a scrape that comes while one runs waits for it (up to the
       // bound) instead of taking another pool connection the API and the runner need.
       let query: Promise<JobCounts> | null = null;
-      let reading: Promise<JobCounts | null> | null = null;
       const readCounts = () => {
-        query ??= sources.jobCounts().finally(() => {
+        query ??= sources.jobCounts(sources.timeoutMs).finally(() => {
           query = null;
         });
-        reading ??= withTimeout(query, sources.timeoutMs)
-          .catch(() => null)
-          .finally(() => {
-            reading = null;
-          });
-        return reading;
+        return withTimeout(query, sources.timeoutMs).catch(() => null);
       };
       const databaseGauge = (name: string, help: string, pick: (counts: JobCounts) => number) =>
         new Gauge({
