@@ -91,26 +91,60 @@ export async function listJobs(
     LIMIT ${filter.limit + 1}`);
 }
 
+/** A job as this process claimed it: the guard of every later statement on it. */
+export type Claim = { id: string; workerId: number; attempt: number };
+
 /**
  * Takes up to `limit` due queued jobs for this process, higher priority first, then earliest due, in one
  * statement (one commit for a batch of free slots). FOR UPDATE SKIP LOCKED lets several processes claim at
  * once without waiting on each other and without two of them ever taking the same row; the outer status
  * check re-runs on each locked row. Returned in claim order.
+ *
+ * The jobs are picked and locked in a MATERIALIZED CTE that runs exactly once, and the UPDATE joins it: with
+ * `WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` the planner may run the subquery as the inner side
+ * of a nested-loop semi-join, once per outer row, and each run skips the rows the previous ones locked, so
+ * one claim took every queued job, far past the free slots.
  */
 export async function claimNextJobs(db: CommonQueryMethods, workerId: number, limit: number): Promise<readonly Job[]> {
   const jobs = await db.any(sql.type(jobRow)`
     /* claimNextJobs */
-    UPDATE jobs SET status = 'running', attempt = attempt + 1, worker_id = ${workerId},
-      started_at = clock_timestamp(), finished_at = NULL, progress = NULL
-    WHERE id IN (
-      SELECT id FROM jobs WHERE status = 'queued' AND run_at <= clock_timestamp()
+    WITH picked AS MATERIALIZED (
+      SELECT id AS picked_id FROM jobs WHERE status = 'queued' AND run_at <= clock_timestamp()
       ORDER BY priority DESC, run_at, id
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
-    ) AND status = 'queued'
+    )
+    UPDATE jobs SET status = 'running', attempt = attempt + 1, worker_id = ${workerId},
+      started_at = clock_timestamp(), finished_at = NULL, progress = NULL
+    FROM picked
+    WHERE jobs.id = picked.picked_id AND jobs.status = 'queued'
     RETURNING ${jobColumns}`);
-  // UPDATE … RETURNING does not keep the subquery's order.
+  // UPDATE … RETURNING does not keep the CTE's order.
   return [...jobs].sort((a, b) => b.priority - a.priority || (a.runAt < b.runAt ? -1 : a.runAt > b.runAt ? 1 : a.id.localeCompare(b.id)));
+}
+
+/**
+ * Undoes claims this process cannot honour (more jobs than free slots): the jobs go back to the queue, still
+ * due, with the attempt the claim counted taken back. Guarded by the claims; returns how many went back.
+ */
+export async function releaseClaimedJobs(db: CommonQueryMethods, claims: readonly Claim[]): Promise<number> {
+  if (claims.length === 0) return 0;
+  const result = await db.query(sql.unsafe`
+    /* releaseClaimedJobs */
+    UPDATE jobs SET status = 'queued', attempt = attempt - 1, worker_id = NULL, started_at = NULL
+    FROM unnest(${sql.array(
+      claims.map((claim) => claim.id),
+      'uuid',
+    )}::uuid[], ${sql.array(
+      claims.map((claim) => claim.workerId),
+      'int4',
+    )}::int[], ${sql.array(
+      claims.map((claim) => claim.attempt),
+      'int4',
+    )}::int[]) AS released (released_id, released_worker_id, released_attempt)
+    WHERE jobs.id = released_id AND jobs.status = 'running' AND jobs.worker_id = released_worker_id
+      AND jobs.attempt = released_attempt`);
+  return result.rowCount;
 }
 
 /** When the next scheduled job falls due (null: none waiting), so an idle runner can sleep exactly that long. */
@@ -123,7 +157,6 @@ export async function findNextRunAt(db: CommonQueryMethods): Promise<number | nu
 
 // The finishing statements are guarded by the claim (worker and attempt) they were made under: if the job
 // was recovered meanwhile, or claimed again, a late finish changes nothing and returns null.
-type Claim = { id: string; workerId: number; attempt: number };
 const claimed = (claim: Claim) =>
   sql.fragment`id = ${claim.id} AND status = 'running' AND worker_id = ${claim.workerId} AND attempt = ${claim.attempt}`;
 

@@ -9,6 +9,7 @@ import {
   INTERRUPTED_MESSAGE,
   interruptJobsOfWorker,
   listCancelRequestedJobsOfWorker,
+  releaseClaimedJobs,
   updateJobProgress,
 } from '../jobs/job-queries.ts';
 import { findUnstorableString } from '../jobs/json-check.ts';
@@ -80,8 +81,12 @@ export async function startRunner(options: {
         fillAgain = false;
         while (!stopping && session && running.size < concurrency) {
           const { workerId } = session;
-          const jobs = await claimNextJobs(pool, workerId, concurrency - running.size);
-          for (const job of jobs) startJob(job, workerId);
+          const free = concurrency - running.size;
+          const jobs = await claimNextJobs(pool, workerId, free);
+          // The claim takes at most `free` by construction; should it ever return more, this process still
+          // never runs more than its slots: the excess goes back to the queue for any process to take.
+          for (const job of jobs.slice(0, free)) startJob(job, workerId);
+          if (jobs.length > free) await releaseExcess(jobs.slice(free), workerId, free);
           if (jobs.length === 0) break;
         }
       } while (fillAgain && !stopping);
@@ -90,6 +95,25 @@ export async function startRunner(options: {
       logger.error('claiming jobs failed; will retry at the next poll', { err: error });
     } finally {
       filling = false;
+    }
+  }
+
+  async function releaseExcess(jobs: readonly Job[], workerId: number, free: number): Promise<void> {
+    const claims = jobs.map((job) => ({ id: job.id, workerId, attempt: job.attempt }));
+    logger.error('a claim returned more jobs than free slots; putting the excess back in the queue', {
+      workerId,
+      free,
+      jobIds: claims.map((claim) => claim.id),
+    });
+    // Until this reaches the database the jobs are RUNNING under this live process and nobody would take them.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await releaseClaimedJobs(pool, claims);
+        return;
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        await sleep(200 * 2 ** attempt);
+      }
     }
   }
 
