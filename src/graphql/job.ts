@@ -1,5 +1,7 @@
-import { type Job as JobRow, jobStatuses } from '../jobs/job.ts';
+import { JobqlError } from '../jobs/errors.ts';
+import { type Job as JobRow, type JsonValue, jobStatuses, UnreadableJson } from '../jobs/job.ts';
 import type { CreateJobRequest } from '../jobs/job-service.ts';
+import { MAX_JSON_DEPTH } from '../jobs/json-check.ts';
 import { builder } from './builder.ts';
 
 const JobStatus = builder.enumType('JobStatus', {
@@ -17,14 +19,30 @@ const JobError = builder.objectRef<{ code: string; message: string }>('JobError'
   }),
 });
 
+/** A stored value too deep to send is a field error (the rest of the job, and of a page, still answers). */
+function readable(value: JsonValue | UnreadableJson, field: string): JsonValue {
+  if (value instanceof UnreadableJson) throw new JobqlError('UNREADABLE_JSON', `the job's stored ${field} is ${value.message}`);
+  return value;
+}
+
 export const Job = builder.objectType('Job', {
   description: 'A unit of background work and, once it has one, its result.',
   fields: (t) => ({
     id: t.exposeID('id'),
     kind: t.exposeString('kind'),
     status: t.field({ type: JobStatus, resolve: (job) => job.status }),
-    input: t.expose('input', { type: 'JSON' }),
-    result: t.expose('result', { type: 'JSON', nullable: true, description: 'Set once the job is COMPLETED.' }),
+    input: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: `The job's input. Null only with an UNREADABLE_JSON error: a stored input nested deeper than ${MAX_JSON_DEPTH} levels, which the API never accepts.`,
+      resolve: (job) => readable(job.input, 'input'),
+    }),
+    result: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'Set once the job is COMPLETED.',
+      resolve: (job) => readable(job.result, 'result'),
+    }),
     error: t.field({
       type: JobError,
       nullable: true,

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ExecutionResult, execute, type GraphQLSchema, parse } from 'graphql';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { maskError } from '../graphql/errors.ts';
+import { JobqlError } from '../jobs/errors.ts';
 
 // GET /jobs/{id} answers through the GraphQL schema itself, so its field names and values are exactly
 // those of the GraphQL Job type (same scalars, same error codes), with no second serializer to drift.
@@ -17,7 +18,10 @@ const statusByCode: Record<string, number> = { BAD_USER_INPUT: 400, NOT_FOUND: 4
 
 export async function handleGetJob(id: string, schema: GraphQLSchema, context: GraphQLContext, res: ServerResponse): Promise<void> {
   const result = (await execute({ schema, document: jobDocument, variableValues: { id }, contextValue: context })) as ExecutionResult;
-  const error = result.errors?.[0];
+  // A stored input or result too deep to send is null in the job, as in GraphQL; the rest of the job answers.
+  const error = result.errors?.find(
+    (error) => !(error.originalError instanceof JobqlError && error.originalError.code === 'UNREADABLE_JSON'),
+  );
   if (error) {
     const masked = maskError(error, 'Unexpected error.');
     const code = String((masked as { extensions?: { code?: unknown } }).extensions?.code ?? 'INTERNAL_SERVER_ERROR');

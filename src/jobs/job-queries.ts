@@ -197,6 +197,22 @@ export async function endFailedAttempt(
     RETURNING ${jobColumns}`);
 }
 
+/**
+ * Ends an attempt that can never succeed (its input cannot be read, or its kind rejects it) as FAILED, whatever
+ * attempts are left: a retry would fail the same way. A requested cancel still wins.
+ */
+export async function failClaimedJob(db: CommonQueryMethods, claim: Claim, error: { code: string; message: string }): Promise<Job | null> {
+  return db.maybeOne(sql.type(jobRow)`
+    /* failClaimedJob */
+    UPDATE jobs SET
+      status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled' ELSE 'failed' END,
+      error = CASE WHEN cancel_requested_at IS NOT NULL THEN error ELSE ${error.message} END,
+      error_code = CASE WHEN cancel_requested_at IS NOT NULL THEN error_code ELSE ${error.code} END,
+      finished_at = clock_timestamp()
+    WHERE ${claimed(claim)}
+    RETURNING ${jobColumns}`);
+}
+
 export async function updateJobProgress(db: CommonQueryMethods, claim: Claim, progress: number): Promise<boolean> {
   const result = await db.query(sql.unsafe`
     /* updateJobProgress */

@@ -16,7 +16,7 @@ import {
   requestCancel,
   requeueFinishedJob,
 } from './job-queries.ts';
-import { findUnstorableString } from './json-check.ts';
+import { findUnstorableString, MAX_JSON_DEPTH, nestsDeeperThan } from './json-check.ts';
 
 // The use cases the API offers on jobs. Checks every input before any SQL runs, so a bad request costs
 // nothing and leaves nothing behind; the SQL itself lives in job-queries.ts.
@@ -62,6 +62,13 @@ function checkRequest(tenant: string, request: CreateJobRequest, argument: strin
     });
   }
   const input = request.input === undefined || request.input === null ? {} : request.input;
+  // First, before JSON.stringify or zod recurse into it: see MAX_JSON_DEPTH.
+  if (nestsDeeperThan(input, MAX_JSON_DEPTH)) {
+    throw badUserInput(`input is nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`, {
+      argument: `${argument}.input`,
+      maxDepth: MAX_JSON_DEPTH,
+    });
+  }
   const size = Buffer.byteLength(JSON.stringify(input), 'utf8');
   if (size > MAX_INPUT_BYTES) {
     throw badUserInput(`input is ${size} bytes; at most ${MAX_INPUT_BYTES} are accepted`, { argument: `${argument}.input` });

@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DatabasePool } from 'slonik';
-import type { Job, JsonValue } from '../jobs/job.ts';
+import { type Job, type JsonValue, UnreadableJson } from '../jobs/job.ts';
 import {
   claimNextJobs,
   completeJob,
   endFailedAttempt,
+  failClaimedJob,
   findNextRunAt,
   INTERRUPTED_MESSAGE,
   interruptJobsOfWorker,
@@ -12,8 +13,8 @@ import {
   releaseClaimedJobs,
   updateJobProgress,
 } from '../jobs/job-queries.ts';
-import { findUnstorableString } from '../jobs/json-check.ts';
-import { JobFailure } from '../kinds/kind.ts';
+import { findUnstorableString, MAX_JSON_DEPTH, nestsDeeperThan } from '../jobs/json-check.ts';
+import { JobFailure, type JobKind } from '../kinds/kind.ts';
 import { findKind } from '../kinds/registry.ts';
 import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -148,7 +149,8 @@ export async function startRunner(options: {
     running.set(job.id, { controller, done });
   }
 
-  type Outcome = { result: JsonValue } | { error: { code: string; message: string } };
+  /** `final`: the attempt can never succeed (BAD_INPUT), so it ends FAILED whatever attempts are left. */
+  type Outcome = { result: JsonValue } | { error: { code: string; message: string }; final?: boolean };
 
   async function runJob(job: Job, workerId: number, controller: AbortController): Promise<void> {
     const { signal } = controller;
@@ -164,8 +166,9 @@ export async function startRunner(options: {
     const handled = (async (): Promise<Outcome> => {
       try {
         if (!kind) throw new JobFailure('UNKNOWN_KIND', `no handler for kind ${job.kind} in this process`);
-        const input = kind.input.parse(job.input);
-        const result = await kind.handler(input, { jobId: job.id, attempt: job.attempt, signal, progress: progress.report });
+        const input = readInput(job, kind);
+        if ('error' in input) return { error: input.error, final: true };
+        const result = await kind.handler(input.value, { jobId: job.id, attempt: job.attempt, signal, progress: progress.report });
         return { result: toStorableResult(result) };
       } catch (error) {
         return { error: describeFailure(error, signal) };
@@ -192,7 +195,9 @@ export async function startRunner(options: {
         const finished =
           'result' in outcome
             ? await completeJob(pool, claim, outcome.result)
-            : await endFailedAttempt(pool, claim, outcome.error, options.retryBackoffMs);
+            : outcome.final
+              ? await failClaimedJob(pool, claim, outcome.error)
+              : await endFailedAttempt(pool, claim, outcome.error, options.retryBackoffMs);
         options.metrics.attemptEnded(job.kind, runSeconds, finished);
         if (!finished) logger.warn('job finished after losing its claim; its recorded state stands', { jobId: job.id });
         else if (finished.status === 'queued') {
@@ -299,8 +304,26 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<voi
   timeout.abort();
 }
 
+/**
+ * The input the kind's handler gets, or why the job can never run: a stored input too deep to read, or one
+ * its kind's schema rejects (written by SQL, or before the kind's schema changed). Such a job ends FAILED with
+ * BAD_INPUT rather than being held: every other job of the same claim runs as usual.
+ */
+function readInput(job: Job, kind: JobKind): { value: unknown } | { error: { code: 'BAD_INPUT'; message: string } } {
+  if (job.input instanceof UnreadableJson) return { error: { code: 'BAD_INPUT', message: `the job's input is ${job.input.message}` } };
+  const checked = kind.input.safeParse(job.input);
+  if (checked.success) return { value: checked.data };
+  const issue = checked.error.issues[0];
+  const at = issue && issue.path.length > 0 ? `at ${issue.path.map(String).join('.')}: ` : '';
+  return { error: { code: 'BAD_INPUT', message: `the job's input does not match kind ${kind.name}: ${at}${issue?.message ?? 'invalid'}` } };
+}
+
 function toStorableResult(result: JsonValue | undefined): JsonValue {
   if (result === undefined) return null;
+  // Before JSON.stringify recurses into it, and so that every stored result can be read back.
+  if (nestsDeeperThan(result, MAX_JSON_DEPTH)) {
+    throw new JobFailure('INVALID_RESULT', `the handler returned a result nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   let copy: JsonValue;
   try {
     copy = JSON.parse(JSON.stringify(result)) as JsonValue;
