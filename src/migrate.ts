@@ -7,7 +7,10 @@ import { runMigrations } from './db/migrate.ts';
 // unset) and exits. The service also does this at every start; this is for deploy pipelines.
 try {
   const config = loadConfig();
-  const embedded = config.databaseUrl ? null : await startEmbeddedPostgres(config.embeddedPostgresDir, config.embeddedPostgresPort);
+  // Nothing here drains on Ctrl-C, so the embedded postmaster stays in the terminal's process group and stops with it.
+  const embedded = config.databaseUrl
+    ? null
+    : await startEmbeddedPostgres(config.embeddedPostgresDir, config.embeddedPostgresPort, { ownSession: false });
   const databaseUrl = config.databaseUrl ?? (embedded?.databaseUrl as string);
   try {
     await ensureDatabaseExists(databaseUrl);

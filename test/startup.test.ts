@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { afterEach, expect, test } from '@jest/globals';
-import { attachDatabase, freshDatabaseUrl, type TestDatabase } from './helpers/database.ts';
+import { attachDatabase, createTestRole, freshDatabaseUrl, type TestDatabase, type TestRole } from './helpers/database.ts';
 import { runServerToExit } from './helpers/run-to-exit.ts';
 import { createServerGroup } from './helpers/server-group.ts';
 
@@ -7,11 +8,14 @@ import { createServerGroup } from './helpers/server-group.ts';
 // on stderr and exit code 1; a good start logs the database it uses, never its password.
 const servers = createServerGroup();
 let created: TestDatabase | undefined;
+let role: TestRole | undefined;
 
 afterEach(async () => {
   await servers.stopAll();
   await created?.drop();
   created = undefined;
+  await role?.drop();
+  role = undefined;
 });
 
 // A database that refuses connections, so that a start that got past the configuration by mistake fails
@@ -43,13 +47,17 @@ test('an unreachable database stops startup with exit code 1 and one line starti
 });
 
 test('the log says which database the server uses, without the password', async () => {
+  // A role of its own with a real password, which the embedded test server checks (a trusting server ignores it).
+  const password = `s3cret-${randomBytes(6).toString('hex')}`;
+  role = await createTestRole(password);
   const url = new URL(freshDatabaseUrl());
-  url.password = 's3cret'; // the test server trusts local connections and never asks for it
+  url.username = role.name;
+  url.password = password;
   created = attachDatabase(url.toString());
   const server = await servers.start({ DATABASE_URL: url.toString() });
 
   const redacted = new URL(url);
   redacted.password = '***';
   expect(server.logs).toContainEqual(expect.objectContaining({ msg: 'using database', database: redacted.toString() }));
-  expect(JSON.stringify(server.logs)).not.toContain('s3cret');
+  expect(JSON.stringify(server.logs)).not.toContain(password);
 });

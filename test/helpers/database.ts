@@ -53,3 +53,24 @@ export function attachDatabase(url: string): TestDatabase {
     },
   };
 }
+
+export type TestRole = { name: string; drop: () => Promise<void> };
+
+/**
+ * A login role with this password on the test server, allowed to create its own database, for tests about
+ * credentials (drop its databases before the role).
+ */
+export async function createTestRole(password: string): Promise<TestRole> {
+  const name = `jobql_test_role_${randomBytes(6).toString('hex')}`;
+  const asAdmin = async (text: string) => {
+    const admin = new pg.Client({ connectionString: serverUrl() });
+    await admin.connect();
+    try {
+      await admin.query(text);
+    } finally {
+      await admin.end();
+    }
+  };
+  await asAdmin(`CREATE ROLE ${pg.escapeIdentifier(name)} LOGIN CREATEDB PASSWORD ${pg.escapeLiteral(password)}`);
+  return { name, drop: () => asAdmin(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(name)}`) };
+}

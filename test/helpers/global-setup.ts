@@ -17,7 +17,8 @@ export default async function globalSetup(): Promise<void> {
     const dir = await mkdtemp(path.join(tmpdir(), 'jobql-test-pg-'));
     // mkdtemp makes a folder only its owner can enter; as root, PostgreSQL runs as the postgres user.
     await chmod(dir, 0o755);
-    const embedded = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort());
+    // In the terminal's process group: Ctrl-C on `npm test` skips the global teardown, and must not leave it running.
+    const embedded = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort(), { ownSession: false });
     (globalThis as { jobqlEmbedded?: unknown }).jobqlEmbedded = { ...embedded, dir };
     const admin = new URL(embedded.databaseUrl);
     admin.pathname = '/postgres';

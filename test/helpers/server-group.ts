@@ -1,8 +1,8 @@
-import { type ServerProcess, startServerProcess } from './server-process.ts';
+import { type ServerProcess, type ServerProcessOptions, startServerProcess } from './server-process.ts';
 
 export type ServerGroup = {
   /** startServerProcess, remembering the process so that stopAll can end it. */
-  start: (env: Record<string, string>) => Promise<ServerProcess>;
+  start: (env: Record<string, string>, options?: ServerProcessOptions) => Promise<ServerProcess>;
   /** Starts several processes at the same moment; rejects (once all have settled, all remembered) if any fails. */
   startAll: (...envs: Array<Record<string, string>>) => Promise<ServerProcess[]>;
   /**
@@ -15,8 +15,8 @@ export type ServerGroup = {
 
 export function createServerGroup(): ServerGroup {
   const servers = new Set<ServerProcess>();
-  const start = async (env: Record<string, string>) => {
-    const server = await startServerProcess(env);
+  const start = async (env: Record<string, string>, options?: ServerProcessOptions) => {
+    const server = await startServerProcess(env, options);
     servers.add(server);
     return server;
   };
@@ -24,7 +24,7 @@ export function createServerGroup(): ServerGroup {
     start,
     startAll: async (...envs) => {
       // allSettled, not all: a failure must not return before the others are started and remembered.
-      const outcomes = await Promise.allSettled(envs.map(start));
+      const outcomes = await Promise.allSettled(envs.map((env) => start(env)));
       const failed = outcomes.find((outcome) => outcome.status === 'rejected');
       if (failed) throw failed.reason;
       return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<ServerProcess>).value);
@@ -34,8 +34,8 @@ export function createServerGroup(): ServerGroup {
       servers.clear();
       await Promise.all(
         running.map(async (server) => {
-          server.child.kill(signal);
-          const timer = setTimeout(() => server.child.kill('SIGKILL'), graceMs);
+          void server.kill(signal);
+          const timer = setTimeout(() => void server.kill('SIGKILL'), graceMs);
           await server.exited;
           clearTimeout(timer);
         }),
