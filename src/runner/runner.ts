@@ -170,15 +170,18 @@ export async function startRunner(options: {
             ? await completeJob(pool, claim, outcome.result)
             : await endFailedAttempt(pool, claim, outcome.error, options.retryBackoffMs);
         options.metrics.attemptEnded(job.kind, runSeconds, finished);
-        if (!finished) logger.warn('job finished after losing its claim; its recorded state stands', { jobId: job.id });
-        else if (finished.status === 'queued') {
-          logger.info('job queued for another attempt', {
-            jobId: job.id,
-            kind: job.kind,
-            errorCode: finished.errorCode,
-            runAt: finished.runAt,
-          });
-        } else logger.info(`job ${finished.status}`, { jobId: job.id, kind: job.kind, errorCode: finished.errorCode });
+        // One line per attempt's end with what an operator needs: which job, which attempt, how long it ran, and
+        // on failure why (the attempt's own error: a queued or cancelled job's row may not show it).
+        const ended = {
+          jobId: job.id,
+          kind: job.kind,
+          attempt: job.attempt,
+          durationMs: Math.round(runSeconds * 10_000) / 10,
+          ...('error' in outcome ? { errorCode: outcome.error.code, errorMessage: outcome.error.message } : {}),
+        };
+        if (!finished) logger.warn('job finished after losing its claim; its recorded state stands', ended);
+        else if (finished.status === 'queued') logger.info('job queued for another attempt', { ...ended, runAt: finished.runAt });
+        else logger.info(`job ${finished.status}`, ended);
         if (finished?.status === 'completed') logger.debug('job result', { jobId: job.id, result: finished.result });
         return;
       } catch (error) {
