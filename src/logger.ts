@@ -80,6 +80,11 @@ export function setLogFormat(format: LogFormat): void {
   root = createRoot(resolveLogFormat(format, Boolean(process.stderr.isTTY)), root.level);
 }
 
+/** A text that a client or a handler chose (an error message), cut so that one event stays one short line. */
+export function clipForLog(text: string, max = 1000): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}
+
 export function setLogLevel(level: Level | 'silent'): void {
   root.level = level;
 }

@@ -211,6 +211,10 @@ test('a failed attempt logs its attempt, duration, error code and message; the r
     errorCode: 'JOB_FAILED',
     errorMessage: 'the printer is on fire',
   });
+  // A long message (a handler's own) is cut in the log, so that the event stays one line of reasonable length.
+  const long = await data(server.url, CreateJobDocument, { input: { kind: 'fail', input: { message: 'x'.repeat(5000) } } }, AUTH);
+  const cut = await untilLogged(server, long.createJob.id, 'job failed');
+  expect(cut.errorMessage).toBe(`${'x'.repeat(1000)}… (5000 characters)`);
 });
 
 test('LOG_FORMAT=pretty off a terminal: a job is three lines, one per event, each with its fields', async () => {

@@ -14,7 +14,7 @@ import {
 import { findUnstorableString } from '../jobs/json-check.ts';
 import { JobFailure } from '../kinds/kind.ts';
 import { findKind } from '../kinds/registry.ts';
-import { logger } from '../logger.ts';
+import { clipForLog, logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { JobChange } from '../notify/listener.ts';
 import { createProgressWriter } from './progress.ts';
@@ -177,7 +177,7 @@ export async function startRunner(options: {
           kind: job.kind,
           attempt: job.attempt,
           durationMs: Math.round(runSeconds * 10_000) / 10,
-          ...('error' in outcome ? { errorCode: outcome.error.code, errorMessage: outcome.error.message } : {}),
+          ...('error' in outcome ? { errorCode: outcome.error.code, errorMessage: clipForLog(outcome.error.message) } : {}),
         };
         if (!finished) logger.warn('job finished after losing its claim; its recorded state stands', ended);
         else if (finished.status === 'queued') logger.info('job queued for another attempt', { ...ended, runAt: finished.runAt });
