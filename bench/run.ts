@@ -3,7 +3,7 @@
 // real server processes (`node src/main.ts`) on a fresh database that is dropped at the end. Takes about 70 s.
 //
 // The PostgreSQL server is DATABASE_URL's (only its server is used: the run creates its own database there),
-// else postgres://root@127.0.0.1:5432/postgres's. Throughput is measured in rounds and reported as a median
+// else an embedded PostgreSQL started for the run (bench/postgres.ts), as `npm start` does. Throughput is measured in rounds and reported as a median
 // with its range, and every measurement is flagged when other processes used the CPUs meanwhile (on a 2-core
 // machine a concurrent test run halves the figures). BENCH_CPU_PROF_DIR=dir makes the server processes write
 // V8 CPU profiles there (open them in Chrome DevTools) to see where their time goes.
@@ -17,6 +17,7 @@ import pg from 'pg';
 import { type CpuShare, cpuShare, formatCpuShare, sampleCpu } from './cpu-usage.ts';
 import { measureDelivery } from './delivery.ts';
 import { createGraphQLClient, createJob, createJobBody, percentile, runClosedLoop } from './http-load.ts';
+import { benchPostgres } from './postgres.ts';
 import { type ServerProcess, startServerProcess, stopAllServerProcesses, tail } from './server-process.ts';
 
 const REQUESTS = 3000;
@@ -42,15 +43,14 @@ const OTHERS_WARN_PERCENT = 20;
 /** The whole run is abandoned (servers stopped, database dropped) after this long. */
 const RUN_TIMEOUT_MS = 240_000;
 
-const defaultServerUrl = 'postgres://root@127.0.0.1:5432/postgres';
-
 type Row = { figure: string; parameters: string; result: string };
 const rows: Row[] = [];
 /** Measurements during which other processes competed for the CPUs. */
 const disturbed: string[] = [];
 
 const runStarted = performance.now();
-const serverUrl = new URL(process.env.DATABASE_URL?.trim() || defaultServerUrl);
+const postgres = await benchPostgres();
+const serverUrl = postgres.serverUrl;
 const databaseName = `jobql_bench_${randomBytes(5).toString('hex')}`;
 const databaseUrl = new URL(serverUrl);
 databaseUrl.pathname = `/${databaseName}`;
@@ -92,9 +92,7 @@ async function main(): Promise<void> {
   );
   log(`  node:       ${process.version}`);
   log(`  postgresql: ${version}`);
-  log(
-    `  server:     ${describeServer(serverUrl)}${process.env.DATABASE_URL ? ' (from DATABASE_URL)' : ' (default; set DATABASE_URL to use another)'}`,
-  );
+  log(`  server:     ${describeServer(serverUrl)} (${postgres.origin})`);
   log(`  database:   ${databaseName} (created for this run, dropped at the end)`);
   log(`  server logs: ${logDir}${profileDir ? `; CPU profiles: ${profileDir}` : ''}`);
 
@@ -467,6 +465,7 @@ function cleanUp(succeeded: boolean): Promise<void> {
       }
     }
     await admin.end().catch(() => {});
+    await postgres.stop().catch((error: unknown) => log(`could not stop the embedded PostgreSQL: ${String(error)}`));
     if (succeeded && !profileDir) rmSync(logDir, { recursive: true, force: true });
     else log(`server logs kept in ${logDir}`);
     log(`total time ${((performance.now() - runStarted) / 1000).toFixed(1)} s`);

@@ -53,6 +53,8 @@ const envSchema = z.object({
   INTROSPECTION: z.enum(['true', 'false']).optional(),
   NODE_ENV: z.string().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  // auto: readable lines on a terminal, JSON lines otherwise (a pipe, a file, a log shipper).
+  LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
 });
 
 export type Config = {
@@ -82,6 +84,7 @@ export type Config = {
   apiKeys: Array<{ tenant: string; key: string }>;
   liveRecheckMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  logFormat: 'json' | 'pretty' | 'auto';
 };
 
 export class ConfigError extends Error {}
@@ -159,5 +162,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     introspection: e.INTROSPECTION ? e.INTROSPECTION === 'true' : e.NODE_ENV !== 'production',
     liveRecheckMs: e.LIVE_RECHECK_MS,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
   };
 }

@@ -1,6 +1,6 @@
 import { type App, startApp } from './app.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
-import { logger, setLogLevel } from './logger.ts';
+import { logger, setLogFormat, setLogLevel } from './logger.ts';
 
 // Process entry only: configuration, start, signals. A startup failure is one line and exit code 1.
 async function main(): Promise<void> {
@@ -15,6 +15,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  setLogFormat(config.logFormat);
   setLogLevel(config.logLevel);
 
   // Signals are taken from the first moment: a SIGTERM during a slow start (the first embedded PostgreSQL

@@ -13,7 +13,7 @@ import {
 } from './generated/graphql.ts';
 import { startTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
-import { data, execute } from './helpers/graphql.ts';
+import { data, execute, postGraphQL } from './helpers/graphql.ts';
 import { waitFor } from './helpers/wait.ts';
 
 // Retries, timeouts, cancellation, idempotency, scheduling, batches and retention, through the public API
@@ -167,6 +167,42 @@ describe('idempotencyKey', () => {
     expect(rows[0]?.count).toBe('1');
     const other = await execute(app.url, CreateJobDocument, { input: { kind: 'echo', input: { n: 2 }, idempotencyKey: 'order-42' } });
     expect(other.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', jobId: first.id });
+  });
+
+  test('a replay matches however the input was written: inline in the query, as a variable, in any key order', async () => {
+    const inline = (key: string, input: string) =>
+      postGraphQL<{ createJob: { id: string } }>(app.url, {
+        query: `mutation { createJob(input: {kind: "echo", input: ${input}, idempotencyKey: "${key}"}) { id } }`,
+      });
+    const asVariable = (key: string, input: unknown) =>
+      postGraphQL<{ createJob: { id: string } }>(app.url, {
+        query: 'mutation($input: CreateJobInput!) { createJob(input: $input) { id } }',
+        variables: { input: { kind: 'echo', input, idempotencyKey: key } },
+      });
+    const idOf = (response: { data?: { createJob: { id: string } } | null; errors?: unknown }) => {
+      if (!response.data) throw new Error(`GraphQL errors: ${JSON.stringify(response.errors)}`);
+      return response.data.createJob.id;
+    };
+    // Inline twice (the README's own style).
+    const first = idOf(await inline('inline-twice', '{hello: "world", list: [1, {a: null}]}'));
+    expect(idOf(await inline('inline-twice', '{hello: "world", list: [1, {a: null}]}'))).toBe(first);
+    // Mixed: inline first, then as a variable, and the other way round.
+    const mixed = idOf(await inline('mixed', '{hello: "world", n: 1.5}'));
+    expect(idOf(await asVariable('mixed', { hello: 'world', n: 1.5 }))).toBe(mixed);
+    const mixedBack = idOf(await asVariable('mixed-back', { nested: { deep: [true] } }));
+    expect(idOf(await inline('mixed-back', '{nested: {deep: [true]}}'))).toBe(mixedBack);
+    // Key order does not make another input, at any depth.
+    const ordered = idOf(await asVariable('key-order', { a: 1, b: { c: 2, d: 3 } }));
+    expect(idOf(await asVariable('key-order', { b: { d: 3, c: 2 }, a: 1 }))).toBe(ordered);
+    expect(idOf(await inline('key-order', '{b: {d: 3, c: 2}, a: 1}'))).toBe(ordered);
+    // Another value is still a conflict, inline or not.
+    for (const other of [await inline('key-order', '{a: 1, b: {c: 2, d: 4}}'), await asVariable('key-order', { a: 1 })]) {
+      expect(other.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', jobId: ordered });
+    }
+    const rows = await db.query<{ count: string }>(
+      `SELECT count(*) FROM jobs WHERE idempotency_key IN ('inline-twice', 'mixed', 'mixed-back', 'key-order')`,
+    );
+    expect(rows[0]?.count).toBe('4');
   });
 
   test('50 concurrent calls with one key make exactly one row', async () => {

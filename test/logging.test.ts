@@ -1,9 +1,11 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
 import { print } from 'graphql';
+import { loadConfig } from '../src/config.ts';
+import { resolveLogFormat } from '../src/logger.ts';
 import { CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
@@ -72,6 +74,12 @@ test('each line is JSON with a level name, an ISO time and a message; a job logs
     ['info', 'job completed'],
   ]);
   expect(ofJob[0]).toMatchObject({ requestId: 'req-logging-1', kind: 'echo', tenant: 'acme' });
+  expect(ofJob[1]).toMatchObject({ kind: 'echo', attempt: 1, workerId: expect.any(Number) });
+  // The end of a run says how long it took; a success carries no error fields at all (not even nulls).
+  expect(ofJob[2]).toMatchObject({ kind: 'echo', attempt: 1, durationMs: expect.any(Number) });
+  expect(ofJob[2]?.durationMs).toBeGreaterThanOrEqual(0);
+  expect(ofJob[2]).not.toHaveProperty('errorCode');
+  expect(ofJob[2]).not.toHaveProperty('errorMessage');
   // At info, neither the job's input nor its result (which echoes it) nor the API key is written anywhere.
   expect(server.stderr()).not.toContain(SECRET_INPUT);
   expect(server.stderr()).not.toContain(KEY);
@@ -150,13 +158,96 @@ test('an error is logged by type, message, code, stack and cause only: no other 
   expect(stderr).not.toContain(SECRET_INPUT);
 });
 
-test('on a terminal the same lines are printed for people, not as JSON', async () => {
+test('on a terminal each event is one line for people, not JSON', async () => {
   // script(1) gives the child a pseudo-terminal, as a developer's shell would.
-  const command = `${JSON.stringify(process.execPath)} --input-type=module -e "import { logger } from './src/logger.ts'; logger.info('hello from a terminal', { jobId: 'j-2' });"`;
+  const command = `${JSON.stringify(process.execPath)} --input-type=module -e "import { logger } from './src/logger.ts'; logger.info('job failed', { jobId: 'j-2', attempt: 2, durationMs: 12.5, errorCode: 'JOB_FAILED', errorMessage: 'boom' });"`;
   const { stdout } = await run('script', ['-qec', command, '/dev/null'], { cwd: root });
   // biome-ignore lint/suspicious/noControlCharactersInRegex: removing the terminal's colour codes
   const text = stdout.replace(/\u001b\[[0-9;]*m/g, '');
-  expect(text).toMatch(/INFO.*hello from a terminal/);
-  expect(text).toContain('jobId: "j-2"');
-  expect(text.trim().startsWith('{')).toBe(false);
+  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== '');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: job failed /);
+  expect(lines[0]).toContain('"jobId":"j-2","attempt":2,"durationMs":12.5,"errorCode":"JOB_FAILED","errorMessage":"boom"');
+  expect(lines[0]).not.toContain('"level"');
+});
+
+test('LOG_FORMAT chooses: auto is pretty on a terminal and JSON elsewhere; json and pretty force either', async () => {
+  expect(resolveLogFormat('auto', true)).toBe('pretty');
+  expect(resolveLogFormat('auto', false)).toBe('json');
+  expect(resolveLogFormat('json', true)).toBe('json');
+  expect(resolveLogFormat('pretty', false)).toBe('pretty');
+  expect(loadConfig({}).logFormat).toBe('auto');
+  expect(() => loadConfig({ LOG_FORMAT: 'yaml' })).toThrow(/LOG_FORMAT/);
+  // On a terminal LOG_FORMAT=json still writes JSON lines (for piping a dev server's output into jq).
+  const command = `${JSON.stringify(process.execPath)} --input-type=module -e "import { logger, setLogFormat } from './src/logger.ts'; setLogFormat('json'); logger.info('forced', { jobId: 'j-3' });"`;
+  const { stdout } = await run('script', ['-qec', command, '/dev/null'], { cwd: root });
+  expect(JSON.parse(stdout.trim())).toMatchObject({ level: 'info', msg: 'forced', jobId: 'j-3' });
+});
+
+test('a failed attempt logs its attempt, duration, error code and message; the retry and the final failure too', async () => {
+  const server = await servers.start({ DATABASE_URL: db.url, API_KEYS: `acme:${KEY}`, RETRY_BACKOFF_MS: '10' });
+  const { createJob } = await data(
+    server.url,
+    CreateJobDocument,
+    { input: { kind: 'fail', input: { message: 'the printer is on fire' }, maxAttempts: 2 } },
+    AUTH,
+  );
+  const failed = await untilLogged(server, createJob.id, 'job failed');
+  const retried = server.logs.find((line) => line.jobId === createJob.id && line.msg === 'job queued for another attempt');
+  expect(retried).toMatchObject({
+    level: 'info',
+    kind: 'fail',
+    attempt: 1,
+    durationMs: expect.any(Number),
+    errorCode: 'JOB_FAILED',
+    errorMessage: 'the printer is on fire',
+    runAt: expect.any(String),
+  });
+  expect(failed).toMatchObject({
+    level: 'info',
+    kind: 'fail',
+    attempt: 2,
+    durationMs: expect.any(Number),
+    errorCode: 'JOB_FAILED',
+    errorMessage: 'the printer is on fire',
+  });
+  // A long message (a handler's own) is cut in the log, so that the event stays one line of reasonable length.
+  const long = await data(server.url, CreateJobDocument, { input: { kind: 'fail', input: { message: 'x'.repeat(5000) } } }, AUTH);
+  const cut = await untilLogged(server, long.createJob.id, 'job failed');
+  expect(cut.errorMessage).toBe(`${'x'.repeat(1000)}… (5000 characters)`);
+});
+
+test('LOG_FORMAT=pretty off a terminal: a job is three lines, one per event, each with its fields', async () => {
+  const child = spawn(process.execPath, [path.join(root, 'src/main.ts')], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: db.url,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_FORMAT: 'pretty',
+      POLL_INTERVAL_MS: '200',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    const url = await waitFor('the listening line', async () => /listening .*"url":"(http:\/\/[^"]+)\/graphql"/.exec(stderr)?.[1]);
+    const { createJob } = await data(url, CreateJobDocument, { input: { kind: 'echo', input: { n: 1 } } });
+    await waitFor('job completed', async () => stderr.includes('job completed') || undefined);
+    const ofJob = stderr.split('\n').filter((line) => line.includes(createJob.id));
+    expect(ofJob).toHaveLength(3);
+    expect(ofJob[0]).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: job created \{.*"kind":"echo"/);
+    expect(ofJob[1]).toMatch(/INFO: job started \{.*"attempt":1/);
+    expect(ofJob[2]).toMatch(/INFO: job completed \{.*"attempt":1,"durationMs":[\d.]+\}$/);
+    expect(stderr).not.toContain('"level":"info"');
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
 });

@@ -9,6 +9,7 @@ import { operationMetrics } from '../graphql/operation-metrics.ts';
 import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Authenticator } from './auth.ts';
+import { strictUrlParams } from './query-params.ts';
 import { createHttpServer, tenantOf } from './server.ts';
 import { sseWithEventIds } from './sse.ts';
 import { attachWebSocketServer } from './websocket.ts';
@@ -48,7 +49,12 @@ export async function startHttpFrontend(options: {
       if (!tenant) throw new Error('an operation reached Yoga without an authenticated tenant');
       return options.contextFor(tenant, initial.request?.headers.get('last-event-id') ?? null);
     },
-    plugins: [sseWithEventIds(), operationLimits({ introspection: options.introspection }), operationMetrics(options.metrics)],
+    plugins: [
+      strictUrlParams(),
+      sseWithEventIds(),
+      operationLimits({ introspection: options.introspection }),
+      operationMetrics(options.metrics),
+    ],
     graphiql: options.graphiql,
     // One operation per request: batching would multiply the work one request can ask for.
     batching: false,

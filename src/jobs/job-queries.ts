@@ -59,10 +59,22 @@ export async function insertJob(db: CommonQueryMethods, job: NewJob): Promise<Jo
     RETURNING ${jobColumns}`);
 }
 
-export async function findJobByIdempotencyKey(db: CommonQueryMethods, tenant: string, key: string): Promise<Job | null> {
-  return db.maybeOne(sql.type(jobRow)`
+/**
+ * The job holding an idempotency key, and whether it was created by the same request (kind and input). The
+ * inputs are compared as jsonb, the form the row holds: how the client wrote the input (inline in the query
+ * or as a variable), its key order and its number spelling (1.0 or 1) do not make it another input.
+ */
+export async function findJobByIdempotencyKey(
+  db: CommonQueryMethods,
+  job: Pick<NewJob, 'tenant' | 'idempotencyKey' | 'kind' | 'input'>,
+): Promise<{ job: Job; sameRequest: boolean } | null> {
+  const row = await db.maybeOne(sql.type(jobRow.extend({ sameRequest: z.boolean() }))`
     /* findJobByIdempotencyKey */
-    SELECT ${jobColumns} FROM jobs WHERE tenant = ${tenant} AND idempotency_key = ${key}`);
+    SELECT ${jobColumns}, (kind = ${job.kind} AND input = ${sql.jsonb(job.input)}) AS "sameRequest"
+    FROM jobs WHERE tenant = ${job.tenant} AND idempotency_key = ${job.idempotencyKey}`);
+  if (!row) return null;
+  const { sameRequest, ...found } = row;
+  return { job: found, sameRequest };
 }
 
 /** The job with this id, if it belongs to `tenant`: another tenant's job is as absent as a missing one. */

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import type { CommonQueryMethods, DatabasePool } from 'slonik';
 import { findKind, kindNames } from '../kinds/registry.ts';
 import { logger } from '../logger.ts';
@@ -125,15 +124,15 @@ function checkRequest(tenant: string, request: CreateJobRequest, argument: strin
 async function insertIdempotently(db: CommonQueryMethods, job: NewJob): Promise<{ job: Job; inserted: boolean }> {
   const inserted = await insertJob(db, job);
   if (inserted) return { job: inserted, inserted: true };
-  const existing = await findJobByIdempotencyKey(db, job.tenant, job.idempotencyKey as string);
+  const existing = await findJobByIdempotencyKey(db, job);
   if (!existing) throw new Error('idempotency key conflict without a holder');
-  if (existing.kind !== job.kind || !isDeepStrictEqual(existing.input, job.input)) {
+  if (!existing.sameRequest) {
     throw new JobqlError('CONFLICT', 'this idempotencyKey was used for a job with another kind or input', {
       argument: 'idempotencyKey',
-      jobId: existing.id,
+      jobId: existing.job.id,
     });
   }
-  return { job: existing, inserted: false };
+  return { job: existing.job, inserted: false };
 }
 
 /**

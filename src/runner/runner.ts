@@ -16,7 +16,7 @@ import {
 import { findUnstorableString, MAX_JSON_DEPTH, nestsDeeperThan } from '../jobs/json-check.ts';
 import { JobFailure, type JobKind } from '../kinds/kind.ts';
 import { findKind } from '../kinds/registry.ts';
-import { logger } from '../logger.ts';
+import { clipForLog, logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { JobChange } from '../notify/listener.ts';
 import { createProgressWriter } from './progress.ts';
@@ -199,15 +199,18 @@ export async function startRunner(options: {
               ? await failClaimedJob(pool, claim, outcome.error)
               : await endFailedAttempt(pool, claim, outcome.error, options.retryBackoffMs);
         options.metrics.attemptEnded(job.kind, runSeconds, finished);
-        if (!finished) logger.warn('job finished after losing its claim; its recorded state stands', { jobId: job.id });
-        else if (finished.status === 'queued') {
-          logger.info('job queued for another attempt', {
-            jobId: job.id,
-            kind: job.kind,
-            errorCode: finished.errorCode,
-            runAt: finished.runAt,
-          });
-        } else logger.info(`job ${finished.status}`, { jobId: job.id, kind: job.kind, errorCode: finished.errorCode });
+        // One line per attempt's end with what an operator needs: which job, which attempt, how long it ran, and
+        // on failure why (the attempt's own error: a queued or cancelled job's row may not show it).
+        const ended = {
+          jobId: job.id,
+          kind: job.kind,
+          attempt: job.attempt,
+          durationMs: Math.round(runSeconds * 10_000) / 10,
+          ...('error' in outcome ? { errorCode: outcome.error.code, errorMessage: clipForLog(outcome.error.message) } : {}),
+        };
+        if (!finished) logger.warn('job finished after losing its claim; its recorded state stands', ended);
+        else if (finished.status === 'queued') logger.info('job queued for another attempt', { ...ended, runAt: finished.runAt });
+        else logger.info(`job ${finished.status}`, ended);
         if (finished?.status === 'completed') logger.debug('job result', { jobId: job.id, result: finished.result });
         return;
       } catch (error) {
