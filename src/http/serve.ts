@@ -48,7 +48,11 @@ export async function startHttpFrontend(options: {
       if (!tenant) throw new Error('an operation reached Yoga without an authenticated tenant');
       return options.contextFor(tenant, initial.request?.headers.get('last-event-id') ?? null);
     },
-    plugins: [sseWithEventIds(), operationLimits({ introspection: options.introspection }), operationMetrics(options.metrics)],
+    plugins: [
+      sseWithEventIds(),
+      operationLimits({ introspection: options.introspection }),
+      operationMetrics(options.metrics, options.schema),
+    ],
     graphiql: options.graphiql,
     // One operation per request: batching would multiply the work one request can ask for.
     batching: false,
