@@ -92,6 +92,9 @@ export async function startApp(config: Config): Promise<App> {
     // answers.
     const ready = async () =>
       stopping ? 'the process is shutting down' : (await pingDatabase(databasePool, 1000)) ? null : 'the database does not answer';
+    if (auth.required && config.metricsPort === null && !config.workerOnly) {
+      logger.warn('API_KEYS is set and METRICS_PORT is not: /metrics is served nowhere (with API keys it is on METRICS_PORT only)');
+    }
     if (config.metricsPort !== null) {
       probes = await startProbeServer({ notReadyReason: ready, metrics, host: config.host, port: config.metricsPort });
       logger.info('serving /healthz, /readyz and /metrics', { url: probes.url });

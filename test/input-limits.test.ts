@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { buildClientSchema, getIntrospectionQuery, type IntrospectionQuery, lexicographicSortSchema, printSchema } from 'graphql';
 import WebSocket from 'ws';
-import { MAX_ALIASES, MAX_DEPTH, MAX_FIELDS } from '../src/graphql/limits.ts';
+import { MAX_ALIASES, MAX_DEPTH, MAX_FIELDS, MAX_INTROSPECTION_LISTS } from '../src/graphql/limits.ts';
 import { startTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { postGraphQL } from './helpers/graphql.ts';
@@ -41,16 +43,27 @@ describe('request body size', () => {
 });
 
 describe('operation shape', () => {
-  const nested = (depth: number) => {
-    // __schema (depth 1) > types (2) > ofType (3 … depth-1) > name (depth)
-    let inner = 'name';
-    for (let level = 0; level < depth - 3; level++) inner = `ofType { ${inner} }`;
-    return `{ __schema { types { ${inner} } } }`;
-  };
+  test('the standard introspection query is served, and describes the committed schema.graphql', async () => {
+    const response = await postGraphQL<IntrospectionQuery>(app.url, { query: getIntrospectionQuery() });
+    expect(response.errors).toBeUndefined();
+    const printed = `${printSchema(lexicographicSortSchema(buildClientSchema(response.data as IntrospectionQuery)))}\n`;
+    expect(printed).toBe(readFileSync(new URL('../schema.graphql', import.meta.url), 'utf8'));
+  });
 
-  test(`depth ${MAX_DEPTH} is served; ${MAX_DEPTH + 1} is QUERY_TOO_COMPLEX`, async () => {
-    expect((await postGraphQL(app.url, { query: nested(MAX_DEPTH) })).errors).toBeUndefined();
-    expect(code(await postGraphQL(app.url, { query: nested(MAX_DEPTH + 1) }))).toBe('QUERY_TOO_COMPLEX');
+  test(`a selection nested ${MAX_DEPTH + 1} deep beside __schema is still QUERY_TOO_COMPLEX`, async () => {
+    let deep = 'code';
+    for (let level = 0; level < MAX_DEPTH - 4; level++) deep = `more${level} { ${deep} }`;
+    const query = `{ __schema { queryType { name } } jobs { edges { node { error { ${deep} } } } } }`;
+    const codes = (await postGraphQL(app.url, { query })).errors?.map(
+      (error) => (error as { extensions?: { code?: string } }).extensions?.code,
+    );
+    expect(codes).toContain('QUERY_TOO_COMPLEX');
+  });
+
+  test(`introspection lists nested ${MAX_INTROSPECTION_LISTS} deep are served; ${MAX_INTROSPECTION_LISTS + 1} are QUERY_TOO_COMPLEX`, async () => {
+    expect((await postGraphQL(app.url, { query: '{ __schema { types { fields { args { name } } } } }' })).errors).toBeUndefined();
+    const fourLists = '{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }';
+    expect(code(await postGraphQL(app.url, { query: fourLists }))).toBe('QUERY_TOO_COMPLEX');
   });
 
   test(`${MAX_ALIASES} aliases are served; ${MAX_ALIASES + 1} are QUERY_TOO_COMPLEX`, async () => {
@@ -99,6 +112,24 @@ describe('introspection and GraphiQL', () => {
     const { loadConfig } = await import('../src/config.ts');
     expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ graphiql: false, introspection: false });
     expect(loadConfig({})).toMatchObject({ graphiql: true, introspection: true });
+  });
+
+  test('without introspection, errors suggest no names of the schema', async () => {
+    const messages = async (url: string, body: unknown) =>
+      ((await postGraphQL(url, body)).errors ?? []).map((error) => (error as { message: string }).message).join('\n');
+    const misspelt = [
+      { query: '{ jobb(id: "x") { id } }' },
+      { query: '{ jobs(frist: 1) { pageInfo { hasNextPage } } }' },
+      { query: 'query ($status: [JobStatus!]) { jobs(status: $status) { pageInfo { hasNextPage } } }', variables: { status: ['FAILD'] } },
+    ];
+    for (const body of misspelt) {
+      // With introspection the suggestions help (the schema is public anyway)...
+      expect(await messages(app.url, body)).toMatch(/Did you mean/);
+      // ...without it they would disclose what introspection hides.
+      const hidden = await messages(locked.url, body);
+      expect(hidden).not.toBe('');
+      expect(hidden).not.toMatch(/Did you mean/);
+    }
   });
 });
 

@@ -9,7 +9,11 @@ let app: TestApp;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await startTestApp(db.url, { workerConcurrency: 0, apiKeys: [{ tenant: 'acme', key: 'acme-key-0123456789abcdef' }] });
+  app = await startTestApp(db.url, {
+    workerConcurrency: 0,
+    apiKeys: [{ tenant: 'acme', key: 'acme-key-0123456789abcdef' }],
+    metricsPort: 0,
+  });
 });
 
 afterAll(async () => {
@@ -24,7 +28,7 @@ async function readyz(): Promise<{ status: number; body: { status: string; reaso
 
 test('/readyz is 200 while the database answers, 503 with the reason while it does not, and 200 again after', async () => {
   expect(await readyz()).toEqual({ status: 200, body: { status: 'ready' } });
-  const metricsUp = await fetch(`${app.url}/metrics`);
+  const metricsUp = await fetch(`${app.metricsUrl}/metrics`);
   expect(await metricsUp.text()).toMatch(/^jobql_jobs_queued 0$/m);
   const name = new URL(db.url).pathname.slice(1);
   const admin = new pg.Client({ connectionString: process.env.JOBQL_TEST_SERVER_URL });
@@ -43,7 +47,7 @@ test('/readyz is 200 while the database answers, 503 with the reason while it do
     expect(health.status).toBe(200); // the process itself is up
     // /metrics still answers; the gauges it could not read from the database are NaN (unknown), not stale
     // (prom-client writes "Nan"; Prometheus parses it case-insensitively).
-    const metrics = await fetch(`${app.url}/metrics`);
+    const metrics = await fetch(`${app.metricsUrl}/metrics`);
     const text = await metrics.text();
     expect(metrics.status).toBe(200);
     expect(text).toMatch(/^process_cpu_user_seconds_total \d/m);

@@ -1,5 +1,4 @@
 import {
-  type ASTVisitor,
   type FieldNode,
   type FragmentDefinitionNode,
   GraphQLError,
@@ -10,7 +9,10 @@ import {
   Source,
   TokenKind,
   type ValidationContext,
+  type ValidationRule,
+  type validate,
 } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
 import { MAX_JSON_DEPTH } from '../jobs/json-check.ts';
 
 // Limits on the shape of an operation, checked at validation, before anything executes: a query nested or
@@ -47,73 +49,120 @@ function bracketNesting(text: string, stopAbove: number): number {
   return deepest;
 }
 
-type Counts = { depth: number; aliases: number; fields: number };
+// Introspection (`__schema`/`__type` at the root of an operation, and only while introspection is enabled) is
+// measured by its own depth rule: the standard introspection query, graphql's getIntrospectionQuery() and
+// GraphiQL's, is nested 15 deep, almost all of it the `ofType { ofType { … } }` chain that unwraps a type
+// like `[Job!]!`. Such a chain returns one object per level, so it costs what its fields cost, and those are
+// still counted against MAX_FIELDS and MAX_ALIASES. What multiplies work is a list inside a list (`types {
+// fields { type { fields … } } }`): under `__schema`/`__type` only the list-valued fields count as a level,
+// and at most MAX_INTROSPECTION_LISTS are nested (the standard query nests `types { fields { args } }`, 3).
+// Every other selection of the same operation is measured as before, so naming `__schema` beside a deep
+// selection does not exempt it.
+export const MAX_INTROSPECTION_LISTS = 3;
+const introspectionRoots = new Set(['__schema', '__type']);
+// The list-valued fields of the introspection types (__Schema, __Type, __Field, __Directive), as the GraphQL
+// specification defines them; `locations` is a list of enum values, a leaf.
+const introspectionLists = new Set(['types', 'directives', 'fields', 'args', 'inputFields', 'interfaces', 'possibleTypes', 'enumValues']);
 
-function measure(
-  selectionSet: SelectionSetNode,
-  fragments: Map<string, FragmentDefinitionNode>,
-  depth: number,
-  seen: Set<string>,
-  counts: Counts,
-) {
-  counts.depth = Math.max(counts.depth, depth);
+type Counts = { depth: number; introspectionLists: number; aliases: number; fields: number };
+type Walk = { fragments: Map<string, FragmentDefinitionNode>; introspection: boolean; seen: Set<string>; counts: Counts };
+/** Where a selection set sits: its depth, and inside introspection, how many lists enclose it (else null). */
+type Level = { depth: number; lists: number | null };
+
+function isOver(counts: Counts): boolean {
+  return (
+    counts.depth > MAX_DEPTH ||
+    counts.introspectionLists > MAX_INTROSPECTION_LISTS ||
+    counts.fields > MAX_FIELDS ||
+    counts.aliases > MAX_ALIASES
+  );
+}
+
+/** The level of a field's own selection set. */
+function levelBelow(field: FieldNode, level: Level, walk: Walk): Level {
+  const name = field.name.value;
+  if (level.lists !== null) return { depth: level.depth, lists: level.lists + (introspectionLists.has(name) ? 1 : 0) };
+  if (walk.introspection && level.depth === 1 && introspectionRoots.has(name)) return { depth: level.depth, lists: 0 };
+  return { depth: level.depth + 1, lists: null };
+}
+
+function measure(selectionSet: SelectionSetNode, level: Level, walk: Walk) {
+  const { counts, fragments, seen } = walk;
+  if (level.lists === null) counts.depth = Math.max(counts.depth, level.depth);
+  else counts.introspectionLists = Math.max(counts.introspectionLists, level.lists);
   // Stop counting once over a limit: fragments spread inside fragments could otherwise make the count itself
   // take exponential time.
-  if (counts.depth > MAX_DEPTH || counts.fields > MAX_FIELDS || counts.aliases > MAX_ALIASES) return;
+  if (isOver(counts)) return;
   for (const selection of selectionSet.selections) {
     if (selection.kind === Kind.FIELD) {
       counts.fields++;
-      if ((selection as FieldNode).alias) counts.aliases++;
-      if (selection.selectionSet) measure(selection.selectionSet, fragments, depth + 1, seen, counts);
+      if (selection.alias) counts.aliases++;
+      if (selection.selectionSet) measure(selection.selectionSet, levelBelow(selection, level, walk), walk);
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      measure(selection.selectionSet, fragments, depth, seen, counts);
+      measure(selection.selectionSet, level, walk);
     } else {
       const fragment = fragments.get(selection.name.value);
       // A fragment spread twice is counted twice (it is executed twice); a cycle is the validator's to report.
       if (fragment && !seen.has(fragment.name.value)) {
         seen.add(fragment.name.value);
-        measure(fragment.selectionSet, fragments, depth, seen, counts);
+        measure(fragment.selectionSet, level, walk);
         seen.delete(fragment.name.value);
       }
     }
   }
 }
 
-/** A validation rule: each operation's depth, aliases and field count stay within the limits. */
-export function operationLimitsRule(context: ValidationContext): ASTVisitor {
-  const document = context.getDocument();
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const definition of document.definitions) {
-    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-  }
-  return {
-    OperationDefinition(operation) {
-      const counts: Counts = { depth: 0, aliases: 0, fields: 0 };
-      measure(operation.selectionSet, fragments, 1, new Set(), counts);
-      const over = [
-        counts.depth > MAX_DEPTH && `nested ${counts.depth} deep (at most ${MAX_DEPTH})`,
-        counts.aliases > MAX_ALIASES && `${counts.aliases} aliases (at most ${MAX_ALIASES})`,
-        counts.fields > MAX_FIELDS && `${counts.fields} fields (at most ${MAX_FIELDS})`,
-      ].filter(Boolean);
-      if (over.length > 0) {
-        context.reportError(
-          new GraphQLError(`the operation is too large: ${over.join(', ')}`, {
-            nodes: [operation],
-            extensions: { code: 'QUERY_TOO_COMPLEX' },
-          }),
+/**
+ * A validation rule: each operation's depth, aliases and field count stay within the limits. With
+ * `introspection`, selections under a root `__schema`/`__type` are measured by MAX_INTROSPECTION_LISTS instead of
+ * MAX_DEPTH; without it they are measured like any other field (and refused by NoSchemaIntrospectionCustomRule).
+ */
+export function operationLimitsRule(options: { introspection: boolean }): ValidationRule {
+  return (context) => {
+    const document = context.getDocument();
+    const fragments = new Map<string, FragmentDefinitionNode>();
+    for (const definition of document.definitions) {
+      if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+    }
+    return {
+      OperationDefinition(operation) {
+        const counts: Counts = { depth: 0, introspectionLists: 0, aliases: 0, fields: 0 };
+        measure(
+          operation.selectionSet,
+          { depth: 1, lists: null },
+          { fragments, introspection: options.introspection, seen: new Set(), counts },
         );
-      }
-    },
+        const over = [
+          counts.depth > MAX_DEPTH && `nested ${counts.depth} deep (at most ${MAX_DEPTH})`,
+          counts.introspectionLists > MAX_INTROSPECTION_LISTS &&
+            `introspection lists nested ${counts.introspectionLists} deep (at most ${MAX_INTROSPECTION_LISTS})`,
+          counts.aliases > MAX_ALIASES && `${counts.aliases} aliases (at most ${MAX_ALIASES})`,
+          counts.fields > MAX_FIELDS && `${counts.fields} fields (at most ${MAX_FIELDS})`,
+        ].filter(Boolean);
+        if (over.length > 0) {
+          context.reportError(
+            new GraphQLError(`the operation is too large: ${over.join(', ')}`, {
+              nodes: [operation],
+              extensions: { code: 'QUERY_TOO_COMPLEX' },
+            }),
+          );
+        }
+      },
+    };
   };
 }
 
-type ParseFn = (source: string | Source, options?: unknown) => unknown;
-
-/** The limits every operation gets, HTTP and WebSocket alike (a Yoga plugin): nesting before parse, then validation rules. */
-export function operationLimits(options: { introspection: boolean }) {
+/**
+ * The validation rules every operation gets, HTTP and WebSocket alike (a Yoga plugin). Without introspection
+ * the schema is not for clients to discover, so errors stop suggesting names (`Did you mean "job"?`) too: at
+ * validation (fields, arguments, types) and at execution (enum values of variables).
+ */
+export function operationLimits(options: { introspection: boolean }): Plugin {
+  const limits = operationLimitsRule(options);
+  const hideSuggestions = !options.introspection;
   return {
     // Wraps the parser, so a document the parse cache already holds is not scanned again.
-    onParse({ parseFn, setParseFn }: { parseFn: ParseFn; setParseFn: (fn: ParseFn) => void }) {
+    onParse({ parseFn, setParseFn }) {
       setParseFn((source, parseOptions) => {
         const text = typeof source === 'string' ? source : source.body;
         const nesting = bracketNesting(text, MAX_DOCUMENT_NESTING);
@@ -125,9 +174,20 @@ export function operationLimits(options: { introspection: boolean }) {
         return parseFn(source, parseOptions);
       });
     },
-    onValidate({ addValidationRule }: { addValidationRule: (rule: unknown) => void }) {
-      addValidationRule(operationLimitsRule);
-      if (!options.introspection) addValidationRule(NoSchemaIntrospectionCustomRule);
+    onValidate({ addValidationRule, setValidationFn, validateFn }) {
+      addValidationRule(limits);
+      if (!hideSuggestions) return;
+      addValidationRule(NoSchemaIntrospectionCustomRule);
+      // Envelop calls validate(schema, document, rules, typeInfo, options); graphql 17 takes the options fourth.
+      setValidationFn((schema, document, rules) => (validateFn as typeof validate)(schema, document, rules, { hideSuggestions }));
+    },
+    // Yoga's executor (@graphql-tools/executor) takes hideSuggestions as graphql 17 does; envelop's type of the
+    // arguments predates it.
+    onExecute({ executeFn, setExecuteFn }) {
+      if (hideSuggestions) setExecuteFn((args) => executeFn({ ...args, hideSuggestions } as typeof args));
+    },
+    onSubscribe({ subscribeFn, setSubscribeFn }) {
+      if (hideSuggestions) setSubscribeFn((args) => subscribeFn({ ...args, hideSuggestions } as typeof args));
     },
   };
 }

@@ -11,10 +11,17 @@ export type ProbeOptions = {
 };
 
 /**
- * /healthz, /readyz and /metrics: open without an API key (they carry no tenant data), on the API port and on
- * METRICS_PORT. Returns false when the request is for another route.
+ * /healthz, /readyz and, when `withMetrics`, /metrics: open without an API key. The probes carry no tenant data,
+ * and are served on the API port and on METRICS_PORT. The metrics count what all tenants did (jobs by kind,
+ * database-wide queue depths), so with API keys they are served only on METRICS_PORT, a port the operator
+ * keeps off the network that tenants reach (server.ts). Returns false when the request is for another route.
  */
-export function handleProbe(req: IncomingMessage, res: ServerResponse, path: string, options: ProbeOptions): boolean {
+export function handleProbe(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  options: ProbeOptions & { withMetrics: boolean },
+): boolean {
   if (!isGet(req)) return false;
   if (path === '/healthz') {
     sendJson(res, 200, { status: 'ok' });
@@ -26,7 +33,7 @@ export function handleProbe(req: IncomingMessage, res: ServerResponse, path: str
       .then((reason) => (reason === null ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready', reason })));
     return true;
   }
-  if (path === '/metrics') {
+  if (path === '/metrics' && options.withMetrics) {
     const { metrics } = options;
     metrics
       .text()
@@ -71,7 +78,7 @@ export async function startProbeServer(
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     countWhenClosed(res, routeOf(path, ''), options.metrics);
-    if (!handleProbe(req, res, path, options))
+    if (!handleProbe(req, res, path, { ...options, withMetrics: true }))
       sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${path}` } });
   });
   await new Promise<void>((resolve, reject) => {

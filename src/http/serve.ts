@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import type { GraphQLContext } from '../graphql/context.ts';
@@ -39,6 +40,10 @@ export async function startHttpFrontend(options: {
   host: string;
   port: number;
 }): Promise<HttpFrontend> {
+  // GraphiQL's page with its scripts, styles, fonts and editor workers inlined from @graphql-yoga/render-graphiql
+  // (about 10 MB), so that it works offline and names no other host; Yoga's default page loads them from a
+  // public CDN. Yoga's GraphiQL options are fixed, so the page is rendered once, when first asked for.
+  let graphiqlPage: string | null = null;
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: options.schema,
     graphqlEndpoint: '/graphql',
@@ -53,9 +58,13 @@ export async function startHttpFrontend(options: {
       strictUrlParams(),
       sseWithEventIds(),
       operationLimits({ introspection: options.introspection }),
-      operationMetrics(options.metrics),
+      operationMetrics(options.metrics, options.schema),
     ],
     graphiql: options.graphiql,
+    renderGraphiQL: (graphiqlOptions) => {
+      graphiqlPage ??= renderGraphiQL(graphiqlOptions);
+      return graphiqlPage;
+    },
     // One operation per request: batching would multiply the work one request can ask for.
     batching: false,
     maskedErrors: { maskError: (error, message) => maskError(error, message) },

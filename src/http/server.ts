@@ -30,9 +30,10 @@ type HttpServerOptions = {
 } & ProbeOptions;
 
 /**
- * One node:http server: Yoga at /graphql, the REST job route, the liveness and readiness probes and the
- * metrics. Every route but the probes and /metrics (which carry no tenant data) authenticates first (when API
- * keys are configured): no operation runs, and no body is read, without a key.
+ * One node:http server: Yoga at /graphql, the REST job route, the liveness and readiness probes, and the metrics
+ * when no API keys are configured (with keys they are on METRICS_PORT only: they describe every tenant's jobs).
+ * Every route but the probes (and /metrics, where served) authenticates first (when API keys are configured):
+ * no operation runs, and no body is read, without a key.
  */
 export function createHttpServer(options: HttpServerOptions): Server {
   return createServer((req, res) => {
@@ -48,7 +49,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
 }
 
 function handle(req: IncomingMessage, res: ServerResponse, path: string, options: HttpServerOptions) {
-  if (handleProbe(req, res, path, options)) return;
+  if (handleProbe(req, res, path, { ...options, withMetrics: !options.auth.required })) return;
   const isGraphQL = path === options.yoga.graphqlEndpoint;
   const jobMatch = jobPath.exec(path);
   if (!isGraphQL && !(jobMatch && isGet(req))) {
