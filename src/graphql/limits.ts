@@ -8,7 +8,6 @@ import {
   type SelectionSetNode,
   Source,
   TokenKind,
-  type ValidationContext,
   type ValidationRule,
   type validate,
 } from 'graphql';
