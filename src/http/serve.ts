@@ -9,6 +9,7 @@ import { operationMetrics } from '../graphql/operation-metrics.ts';
 import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Authenticator } from './auth.ts';
+import type { OriginPolicy } from './origin.ts';
 import { createHttpServer, tenantOf } from './server.ts';
 import { sseWithEventIds } from './sse.ts';
 import { attachWebSocketServer } from './websocket.ts';
@@ -33,6 +34,7 @@ export async function startHttpFrontend(options: {
   graphiql: boolean;
   introspection: boolean;
   maxBodyBytes: number;
+  origins: OriginPolicy;
   notReadyReason: () => Promise<string | null>;
   metrics: Metrics;
   host: string;
@@ -49,6 +51,10 @@ export async function startHttpFrontend(options: {
       return options.contextFor(tenant, initial.request?.headers.get('last-event-id') ?? null);
     },
     plugins: [sseWithEventIds(), operationLimits({ introspection: options.introspection }), operationMetrics(options.metrics)],
+    // CORS, Host and body types are checked by the router (origin.ts) for HTTP and WebSocket alike; only JSON
+    // bodies are served, so Yoga's multipart parser is off too.
+    cors: false,
+    multipart: false,
     graphiql: options.graphiql,
     // One operation per request: batching would multiply the work one request can ask for.
     batching: false,
@@ -68,10 +74,11 @@ export async function startHttpFrontend(options: {
     contextFor: options.contextFor,
     auth: options.auth,
     maxBodyBytes: options.maxBodyBytes,
+    origins: options.origins,
     notReadyReason: options.notReadyReason,
     metrics: options.metrics,
   });
-  const websockets = attachWebSocketServer(http, yoga, options.auth);
+  const websockets = attachWebSocketServer(http, yoga, options.auth, options.origins);
   try {
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);

@@ -5,6 +5,7 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { logger, withLogContext } from '../logger.ts';
 import type { Authenticator } from './auth.ts';
+import { answerBrowserChecks, type OriginPolicy } from './origin.ts';
 import { countWhenClosed, handleProbe, jobPath, type ProbeOptions, routeOf } from './probes.ts';
 import { handleGetJob, isGet, sendJson } from './rest.ts';
 
@@ -27,6 +28,7 @@ type HttpServerOptions = {
   contextFor: (tenant: string, lastEventId: string | null) => GraphQLContext;
   auth: Authenticator;
   maxBodyBytes: number;
+  origins: OriginPolicy;
 } & ProbeOptions;
 
 /**
@@ -51,9 +53,11 @@ function handle(req: IncomingMessage, res: ServerResponse, path: string, options
   if (handleProbe(req, res, path, options)) return;
   const isGraphQL = path === options.yoga.graphqlEndpoint;
   const jobMatch = jobPath.exec(path);
-  if (!isGraphQL && !(jobMatch && isGet(req))) {
+  if (!isGraphQL && !(jobMatch && (isGet(req) || req.method === 'OPTIONS'))) {
     return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${path}` } });
   }
+  // Host, Origin, CORS preflight and body type: before authentication, as browsers send no key in a preflight.
+  if (answerBrowserChecks(req, res, options.origins, isGraphQL)) return;
   const authenticated = options.auth.authenticate(req.headers.authorization);
   if ('error' in authenticated) {
     const message =
