@@ -107,6 +107,7 @@ export async function startApp(config: Config): Promise<App> {
         graphiql: config.graphiql,
         introspection: config.introspection,
         maxBodyBytes: config.maxBodyBytes,
+        maxDocumentBytes: config.maxDocumentBytes,
         origins: createOriginPolicy({
           corsOrigins: config.corsOrigins,
           allowedHosts: config.allowedHosts,

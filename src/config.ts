@@ -48,6 +48,8 @@ const envSchema = z.object({
   API_KEYS: z.string().optional(),
   API_KEYS_FILE: z.string().trim().optional(),
   MAX_BODY_BYTES: integer(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  // The GraphQL document's own text (the query), checked before it is parsed.
+  MAX_DOCUMENT_BYTES: integer(64, 16 * 1024 * 1024).default(100 * 1024),
   // Browser origins (scheme://host[:port]) allowed to call the API cross-origin, comma-separated; `*`: any.
   // Unset: none (same-origin pages and non-browser clients only).
   CORS_ORIGINS: z.string().optional(),
@@ -82,6 +84,7 @@ export type Config = {
   /** Run jobs without opening the HTTP port (worker fleets). */
   workerOnly: boolean;
   maxBodyBytes: number;
+  maxDocumentBytes: number;
   /** Origins allowed cross-origin; ['*'] for any; empty for none. */
   corsOrigins: string[];
   /** Host names accepted in the Host header; ['*'] for any; null: the default for the mode (see ALLOWED_HOSTS). */
@@ -191,6 +194,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerOnly: e.WORKER_ONLY === 'true' || e.WORKER_ONLY === '1',
     apiKeys: parseApiKeys(e.API_KEYS, e.API_KEYS_FILE),
     maxBodyBytes: e.MAX_BODY_BYTES,
+    maxDocumentBytes: e.MAX_DOCUMENT_BYTES,
     corsOrigins: parseCorsOrigins(e.CORS_ORIGINS),
     allowedHosts: e.ALLOWED_HOSTS?.trim() ? listOf(e.ALLOWED_HOSTS).map((h) => h.toLowerCase()) : null,
     graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : e.NODE_ENV !== 'production',

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import type { GraphQLContext } from '../graphql/context.ts';
+import { documentLimits } from '../graphql/document-limits.ts';
 import { maskError } from '../graphql/errors.ts';
 import { operationLimits } from '../graphql/limits.ts';
 import { operationMetrics } from '../graphql/operation-metrics.ts';
@@ -34,6 +35,7 @@ export async function startHttpFrontend(options: {
   graphiql: boolean;
   introspection: boolean;
   maxBodyBytes: number;
+  maxDocumentBytes: number;
   origins: OriginPolicy;
   notReadyReason: () => Promise<string | null>;
   metrics: Metrics;
@@ -50,7 +52,15 @@ export async function startHttpFrontend(options: {
       if (!tenant) throw new Error('an operation reached Yoga without an authenticated tenant');
       return options.contextFor(tenant, initial.request?.headers.get('last-event-id') ?? null);
     },
-    plugins: [sseWithEventIds(), operationLimits({ introspection: options.introspection }), operationMetrics(options.metrics)],
+    plugins: [
+      sseWithEventIds(),
+      operationLimits({ introspection: options.introspection }),
+      operationMetrics(options.metrics),
+      // Last, so that the validation rules the plugins above add are in place when it caches a result.
+      documentLimits({ maxBytes: options.maxDocumentBytes }),
+    ],
+    // Yoga's cache would keep every distinct document, refused ones too; documentLimits caches within a bound.
+    parserAndValidationCache: false,
     // CORS, Host and body types are checked by the router (origin.ts) for HTTP and WebSocket alike; only JSON
     // bodies are served, so Yoga's multipart parser is off too.
     cors: false,
