@@ -53,8 +53,8 @@ const envSchema = z.object({
   // Browser origins (scheme://host[:port]) allowed to call the API cross-origin, comma-separated; `*`: any.
   // Unset: none (same-origin pages and non-browser clients only).
   CORS_ORIGINS: z.string().optional(),
-  // Host names (without port) the API answers to, comma-separated; `*`: any. Unset: in open mode the
-  // loopback names and HOST itself; with API_KEYS any.
+  // Host names (without port) the API answers to besides the loopback names and HOST, comma-separated;
+  // `*`: any. Unset: none more in open mode; any with API_KEYS.
   ALLOWED_HOSTS: z.string().optional(),
   // Off by default in production (NODE_ENV=production), on otherwise.
   GRAPHIQL: z.enum(['true', 'false']).optional(),
@@ -87,7 +87,7 @@ export type Config = {
   maxDocumentBytes: number;
   /** Origins allowed cross-origin; ['*'] for any; empty for none. */
   corsOrigins: string[];
-  /** Host names accepted in the Host header; ['*'] for any; null: the default for the mode (see ALLOWED_HOSTS). */
+  /** Host names accepted in the Host header besides loopback and HOST; ['*'] for any; null: the mode's default. */
   allowedHosts: string[] | null;
   graphiql: boolean;
   introspection: boolean;

@@ -1,6 +1,8 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import WebSocket from 'ws';
+import { loadConfig } from '../src/config.ts';
+import { createOriginPolicy } from '../src/http/origin.ts';
 import { startTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { postGraphQL } from './helpers/graphql.ts';
@@ -213,5 +215,59 @@ describe('DNS rebinding (Host)', () => {
       body: JSON.stringify({ query: '{ __typename }' }),
     });
     expect(response.status).toBe(200);
+  });
+});
+
+describe('Server-Sent Events', () => {
+  test('a subscription over SSE gets the same Origin rules', async () => {
+    const query = encodeURIComponent('subscription { jobUpdated(id: "00000000-0000-0000-0000-000000000000") { id } }');
+    const foreign = await send(`${open.url}/graphql?query=${query}`, { headers: { accept: 'text/event-stream', origin: FOREIGN } });
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers['access-control-allow-origin']).toBeUndefined();
+    const allowed = await send(`${keyed.url}/graphql?query=${query}`, {
+      headers: { accept: 'text/event-stream', origin: FRONTEND, authorization: `Bearer ${KEY}` },
+    });
+    expect(allowed.headers['access-control-allow-origin']).toBe(FRONTEND);
+    expect(allowed.body).toMatch(/NOT_FOUND/);
+  });
+});
+
+describe('the policy (CORS_ORIGINS, ALLOWED_HOSTS, HOST)', () => {
+  test('host names by mode and settings', () => {
+    const open0 = createOriginPolicy({ corsOrigins: [], allowedHosts: null, openMode: true, bindHost: '0.0.0.0' });
+    expect(['localhost:4000', '127.0.0.1', '[::1]:4000', 'localhost.'].map(open0.hostAllowed)).toEqual([true, true, true, true]);
+    expect(['evil.example', '127.0.0.1.evil.example', 'localhost.evil.example:4000'].map(open0.hostAllowed)).toEqual([false, false, false]);
+    const lan = createOriginPolicy({ corsOrigins: [], allowedHosts: null, openMode: true, bindHost: '192.168.1.5' });
+    expect([lan.hostAllowed('192.168.1.5:4000'), lan.hostAllowed('evil.example')]).toEqual([true, false]);
+    const listed = createOriginPolicy({ corsOrigins: [], allowedHosts: ['jobs.lan'], openMode: true, bindHost: '0.0.0.0' });
+    expect([listed.hostAllowed('jobs.lan:4000'), listed.hostAllowed('localhost'), listed.hostAllowed('evil.example')]).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    const keys = createOriginPolicy({ corsOrigins: [], allowedHosts: null, openMode: false, bindHost: '0.0.0.0' });
+    expect(keys.hostAllowed('anything.example')).toBe(true);
+    const keysListed = createOriginPolicy({ corsOrigins: [], allowedHosts: ['api.example'], openMode: false, bindHost: '0.0.0.0' });
+    expect([keysListed.hostAllowed('api.example'), keysListed.hostAllowed('other.example')]).toEqual([true, false]);
+  });
+
+  test('origins: none, same, listed, refused', () => {
+    const policy = createOriginPolicy({ corsOrigins: [FRONTEND], allowedHosts: null, openMode: true, bindHost: '127.0.0.1' });
+    expect(policy.originOf(undefined, 'localhost:4000')).toBe('none');
+    expect(policy.originOf('http://localhost:4000', 'localhost:4000')).toBe('same');
+    expect(policy.originOf(FRONTEND, 'localhost:4000')).toBe('cross');
+    expect(policy.originOf('null', 'localhost:4000')).toBe('refused');
+    expect(policy.originOf('http://localhost:3000', 'localhost:4000')).toBe('refused');
+  });
+
+  test('CORS_ORIGINS must hold origins', () => {
+    expect(loadConfig({ CORS_ORIGINS: 'https://App.example, http://localhost:3000' }).corsOrigins).toEqual([
+      'https://app.example',
+      'http://localhost:3000',
+    ]);
+    expect(loadConfig({}).corsOrigins).toEqual([]);
+    expect(() => loadConfig({ CORS_ORIGINS: 'https://app.example/path' })).toThrow(/CORS_ORIGINS/);
+    expect(() => loadConfig({ CORS_ORIGINS: 'app.example' })).toThrow(/CORS_ORIGINS/);
+    expect(loadConfig({ ALLOWED_HOSTS: 'Jobs.lan, api.example' }).allowedHosts).toEqual(['jobs.lan', 'api.example']);
   });
 });

@@ -19,9 +19,9 @@ export type OriginPolicy = {
 };
 
 /**
- * CORS_ORIGINS lists the cross-origin pages allowed; none by default. ALLOWED_HOSTS lists the Host names
- * served; by default, in open mode (no API keys) only the loopback names and the address the server is bound
- * to, so a rebound name is refused; with API keys any (a page cannot get a key by rebinding).
+ * CORS_ORIGINS lists the cross-origin pages allowed; none by default. Host names served: the loopback names
+ * and the address the server is bound to, plus those in ALLOWED_HOSTS; without ALLOWED_HOSTS, in open mode
+ * only those (a rebound name is refused), with API keys any (a page cannot get a key by rebinding).
  */
 export function createOriginPolicy(options: {
   corsOrigins: string[];
@@ -30,10 +30,9 @@ export function createOriginPolicy(options: {
   bindHost: string;
 }): OriginPolicy {
   const bind = options.bindHost.toLowerCase();
-  const defaultHosts = options.openMode
-    ? [...LOOPBACK_HOSTS, ...(WILDCARD_BIND.has(bind) ? [] : [bind.includes(':') ? `[${bind}]` : bind])]
-    : ['*'];
-  const hosts = new Set(options.allowedHosts ?? defaultHosts);
+  // Loopback names are always safe: a page on another site cannot be served from them.
+  const own = [...LOOPBACK_HOSTS, ...(WILDCARD_BIND.has(bind) ? [] : [bind.includes(':') ? `[${bind}]` : bind])];
+  const hosts = new Set([...own, ...(options.allowedHosts ?? (options.openMode ? [] : ['*']))]);
   const origins = new Set(options.corsOrigins);
   return {
     hostAllowed: (host) => host === undefined || hosts.has('*') || hosts.has(hostName(host)),
