@@ -63,10 +63,9 @@ function refuse(res: ServerResponse, status: number, code: string, message: stri
 
 /**
  * Runs before authentication on the routes that carry tenant data. Returns true when it has answered:
- * a refused Host or Origin (403), a CORS preflight (so that a frontend on an allowed origin gets through
- * it without a key, as browsers send none with it), or a POST body that is not JSON (415: a browser sends
- * form, multipart and text/plain bodies cross-origin without asking first). Otherwise it adds the CORS
- * headers an allowed origin needs and lets the request go on.
+ * a refused Host or Origin (403), or a CORS preflight (so that a frontend on an allowed origin gets through
+ * it without a key, as browsers send none with it). Otherwise it adds the CORS headers an allowed origin
+ * needs and lets the request go on.
  */
 export function answerBrowserChecks(req: IncomingMessage, res: ServerResponse, policy: OriginPolicy, graphql: boolean): boolean {
   if (!policy.hostAllowed(req.headers.host)) {
@@ -93,13 +92,17 @@ export function answerBrowserChecks(req: IncomingMessage, res: ServerResponse, p
     res.end();
     return true;
   }
-  if (graphql && req.method === 'POST') {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-    if (!JSON_BODY_TYPES.has(type)) {
-      return refuse(res, 415, 'UNSUPPORTED_MEDIA_TYPE', 'a POST body must be application/json', graphql);
-    }
-  }
   return false;
+}
+
+/**
+ * A POST to /graphql must carry JSON: a browser sends form, multipart and text/plain bodies cross-origin
+ * without a preflight, so accepting them would let any page run mutations. Returns true when it refused (415).
+ */
+export function refuseNonJsonBody(req: IncomingMessage, res: ServerResponse): boolean {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (JSON_BODY_TYPES.has(type)) return false;
+  return refuse(res, 415, 'UNSUPPORTED_MEDIA_TYPE', 'a POST body must be application/json', true);
 }
 
 /** The same Host and Origin rules for a WebSocket upgrade (browsers open WebSockets to any origin). */

@@ -5,7 +5,7 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { logger, withLogContext } from '../logger.ts';
 import type { Authenticator } from './auth.ts';
-import { answerBrowserChecks, type OriginPolicy } from './origin.ts';
+import { answerBrowserChecks, type OriginPolicy, refuseNonJsonBody } from './origin.ts';
 import { countWhenClosed, handleProbe, jobPath, type ProbeOptions, routeOf } from './probes.ts';
 import { handleGetJob, isGet, sendJson } from './rest.ts';
 
@@ -70,6 +70,7 @@ function handle(req: IncomingMessage, res: ServerResponse, path: string, options
     // The body limit is checked from the declared length before a byte is read. A body of unknown length
     // (chunked) is refused: it could not be bounded without buffering it first.
     if (req.method === 'POST') {
+      if (refuseNonJsonBody(req, res)) return;
       const length = Number(req.headers['content-length']);
       if (req.headers['content-length'] === undefined || !Number.isFinite(length)) {
         return sendJson(res, 411, {
