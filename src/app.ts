@@ -6,6 +6,7 @@ import { createDatabasePool, type DatabasePool, pingDatabase } from './db/pool.t
 import type { GraphQLContext } from './graphql/context.ts';
 import { buildSchema } from './graphql/schema.ts';
 import { createAuthenticator } from './http/auth.ts';
+import { createOriginPolicy } from './http/origin.ts';
 import { startProbeServer } from './http/probes.ts';
 import { type HttpFrontend, startHttpFrontend } from './http/serve.ts';
 import { countUnfinishedJobs } from './jobs/job-queries.ts';
@@ -109,6 +110,13 @@ export async function startApp(config: Config): Promise<App> {
         graphiql: config.graphiql,
         introspection: config.introspection,
         maxBodyBytes: config.maxBodyBytes,
+        maxDocumentBytes: config.maxDocumentBytes,
+        origins: createOriginPolicy({
+          corsOrigins: config.corsOrigins,
+          allowedHosts: config.allowedHosts,
+          openMode: !auth.required,
+          bindHost: config.host,
+        }),
         host: config.host,
         port: config.port,
       });

@@ -48,6 +48,14 @@ const envSchema = z.object({
   API_KEYS: z.string().optional(),
   API_KEYS_FILE: z.string().trim().optional(),
   MAX_BODY_BYTES: integer(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  // The GraphQL document's own text (the query), checked before it is parsed.
+  MAX_DOCUMENT_BYTES: integer(64, 16 * 1024 * 1024).default(100 * 1024),
+  // Browser origins (scheme://host[:port]) allowed to call the API cross-origin, comma-separated; `*`: any.
+  // Unset: none (same-origin pages and non-browser clients only).
+  CORS_ORIGINS: z.string().optional(),
+  // Host names (without port) the API answers to besides the loopback names and HOST, comma-separated;
+  // `*`: any. Unset: none more in open mode; any with API_KEYS.
+  ALLOWED_HOSTS: z.string().optional(),
   // Off by default in production (NODE_ENV=production), on otherwise.
   GRAPHIQL: z.enum(['true', 'false']).optional(),
   INTROSPECTION: z.enum(['true', 'false']).optional(),
@@ -78,6 +86,11 @@ export type Config = {
   /** Run jobs without opening the HTTP port (worker fleets). */
   workerOnly: boolean;
   maxBodyBytes: number;
+  maxDocumentBytes: number;
+  /** Origins allowed cross-origin; ['*'] for any; empty for none. */
+  corsOrigins: string[];
+  /** Host names accepted in the Host header besides loopback and HOST; ['*'] for any; null: the mode's default. */
+  allowedHosts: string[] | null;
   graphiql: boolean;
   introspection: boolean;
   /** Empty: open single-tenant mode. */
@@ -121,6 +134,32 @@ function parseApiKeys(inline: string | undefined, file: string | undefined): Arr
   return keys;
 }
 
+function listOf(text: string): string[] {
+  return text
+    .split(/[,\s]+/)
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+}
+
+/** Each entry must be `*` or an origin as browsers send it: scheme://host[:port], nothing after. */
+function parseCorsOrigins(text: string | undefined): string[] {
+  const origins = listOf(text ?? '');
+  for (const origin of origins) {
+    if (origin === '*') continue;
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(origin);
+    } catch {}
+    const bare = parsed && parsed.pathname === '/' && !parsed.search && !parsed.hash && !parsed.username && !origin.endsWith('/');
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || !bare) {
+      throw new ConfigError(
+        `invalid configuration: CORS_ORIGINS entry ${JSON.stringify(origin)} must be an origin such as https://app.example.com or *`,
+      );
+    }
+  }
+  return origins.map((origin) => (origin === '*' ? origin : new URL(origin).origin));
+}
+
 const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** "30d", "12h", "90m", "3600s", "500ms", or a bare number of milliseconds. */
@@ -158,6 +197,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerOnly: e.WORKER_ONLY === 'true' || e.WORKER_ONLY === '1',
     apiKeys: parseApiKeys(e.API_KEYS, e.API_KEYS_FILE),
     maxBodyBytes: e.MAX_BODY_BYTES,
+    maxDocumentBytes: e.MAX_DOCUMENT_BYTES,
+    corsOrigins: parseCorsOrigins(e.CORS_ORIGINS),
+    allowedHosts: e.ALLOWED_HOSTS?.trim() ? listOf(e.ALLOWED_HOSTS).map((h) => h.toLowerCase()) : null,
     graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : e.NODE_ENV !== 'production',
     introspection: e.INTROSPECTION ? e.INTROSPECTION === 'true' : e.NODE_ENV !== 'production',
     liveRecheckMs: e.LIVE_RECHECK_MS,

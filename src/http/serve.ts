@@ -4,12 +4,14 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import type { GraphQLContext } from '../graphql/context.ts';
+import { documentLimits } from '../graphql/document-limits.ts';
 import { maskError } from '../graphql/errors.ts';
 import { operationLimits } from '../graphql/limits.ts';
 import { operationMetrics } from '../graphql/operation-metrics.ts';
 import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Authenticator } from './auth.ts';
+import type { OriginPolicy } from './origin.ts';
 import { strictUrlParams } from './query-params.ts';
 import { createHttpServer, tenantOf } from './server.ts';
 import { sseWithEventIds } from './sse.ts';
@@ -35,6 +37,8 @@ export async function startHttpFrontend(options: {
   graphiql: boolean;
   introspection: boolean;
   maxBodyBytes: number;
+  maxDocumentBytes: number;
+  origins: OriginPolicy;
   notReadyReason: () => Promise<string | null>;
   metrics: Metrics;
   host: string;
@@ -59,7 +63,15 @@ export async function startHttpFrontend(options: {
       sseWithEventIds(),
       operationLimits({ introspection: options.introspection }),
       operationMetrics(options.metrics, options.schema),
+      // Last, so that the validation rules the plugins above add are in place when it caches a result.
+      documentLimits({ maxBytes: options.maxDocumentBytes }),
     ],
+    // Yoga's cache would keep every distinct document, refused ones too; documentLimits caches within a bound.
+    parserAndValidationCache: false,
+    // CORS, Host and body types are checked by the router (origin.ts) for HTTP and WebSocket alike; only JSON
+    // bodies are served, so Yoga's multipart parser is off too.
+    cors: false,
+    multipart: false,
     graphiql: options.graphiql,
     renderGraphiQL: (graphiqlOptions) => {
       graphiqlPage ??= renderGraphiQL(graphiqlOptions);
@@ -83,10 +95,11 @@ export async function startHttpFrontend(options: {
     contextFor: options.contextFor,
     auth: options.auth,
     maxBodyBytes: options.maxBodyBytes,
+    origins: options.origins,
     notReadyReason: options.notReadyReason,
     metrics: options.metrics,
   });
-  const websockets = attachWebSocketServer(http, yoga, options.auth);
+  const websockets = attachWebSocketServer(http, yoga, options.auth, options.origins);
   try {
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);

@@ -5,6 +5,7 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { logger, withLogContext } from '../logger.ts';
 import type { Authenticator } from './auth.ts';
+import { answerBrowserChecks, type OriginPolicy, refuseNonJsonBody } from './origin.ts';
 import { countWhenClosed, handleProbe, jobPath, type ProbeOptions, routeOf } from './probes.ts';
 import { handleGetJob, isGet, sendJson } from './rest.ts';
 
@@ -27,6 +28,7 @@ type HttpServerOptions = {
   contextFor: (tenant: string, lastEventId: string | null) => GraphQLContext;
   auth: Authenticator;
   maxBodyBytes: number;
+  origins: OriginPolicy;
 } & ProbeOptions;
 
 /**
@@ -52,9 +54,11 @@ function handle(req: IncomingMessage, res: ServerResponse, path: string, options
   if (handleProbe(req, res, path, { ...options, withMetrics: !options.auth.required })) return;
   const isGraphQL = path === options.yoga.graphqlEndpoint;
   const jobMatch = jobPath.exec(path);
-  if (!isGraphQL && !(jobMatch && isGet(req))) {
+  if (!isGraphQL && !(jobMatch && (isGet(req) || req.method === 'OPTIONS'))) {
     return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${path}` } });
   }
+  // Host, Origin, CORS preflight and body type: before authentication, as browsers send no key in a preflight.
+  if (answerBrowserChecks(req, res, options.origins, isGraphQL)) return;
   const authenticated = options.auth.authenticate(req.headers.authorization);
   if ('error' in authenticated) {
     const message =
@@ -67,6 +71,7 @@ function handle(req: IncomingMessage, res: ServerResponse, path: string, options
     // The body limit is checked from the declared length before a byte is read. A body of unknown length
     // (chunked) is refused: it could not be bounded without buffering it first.
     if (req.method === 'POST') {
+      if (refuseNonJsonBody(req, res)) return;
       const length = Number(req.headers['content-length']);
       if (req.headers['content-length'] === undefined || !Number.isFinite(length)) {
         return sendJson(res, 411, {

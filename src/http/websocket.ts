@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { type ExecutionArgs, GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
@@ -6,6 +6,7 @@ import { WebSocketServer } from 'ws';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { withLogContext } from '../logger.ts';
 import type { Authenticator } from './auth.ts';
+import { type OriginPolicy, upgradeAllowed } from './origin.ts';
 import { requestIdOf } from './server.ts';
 
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 100;
@@ -27,8 +28,16 @@ export function attachWebSocketServer(
   server: Server,
   yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>,
   auth: Authenticator,
+  origins: OriginPolicy,
 ): { close: () => Promise<void> } {
-  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: 1024 * 1024 });
+  const wsServer = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    maxPayload: 1024 * 1024,
+    // The router's Host and Origin rules (origin.ts): a page on a foreign site must not open a socket here.
+    verifyClient: ({ req }: { req: IncomingMessage }, allow: (allowed: boolean, status?: number) => void) =>
+      allow(upgradeAllowed(req, origins), 403),
+  });
   const tenants = new WeakMap<object, string>();
   // Each connection gets a request id (the upgrade request's X-Request-Id, or a new one); an operation logs
   // as <connection id>/<operation id>.
