@@ -7,6 +7,7 @@ import type { GraphQLContext } from './graphql/context.ts';
 import { buildSchema } from './graphql/schema.ts';
 import { createAuthenticator } from './http/auth.ts';
 import { startProbeServer } from './http/probes.ts';
+import { createRateLimiter } from './http/rate-limit.ts';
 import { type HttpFrontend, startHttpFrontend } from './http/serve.ts';
 import { countUnfinishedJobs } from './jobs/job-queries.ts';
 import { createJobService } from './jobs/job-service.ts';
@@ -66,7 +67,13 @@ export async function startApp(config: Config): Promise<App> {
     });
 
     listener = await startListener(databaseUrl);
-    hub = createJobHub({ pool, listener, recheckIntervalMs: config.liveRecheckMs, maxWatches: config.maxSubscriptions });
+    hub = createJobHub({
+      pool,
+      listener,
+      recheckIntervalMs: config.liveRecheckMs,
+      maxWatches: config.maxSubscriptions,
+      maxWatchesPerTenant: config.maxSubscriptionsPerTenant,
+    });
 
     const schema = buildSchema();
     const liveHub = hub;
@@ -103,6 +110,8 @@ export async function startApp(config: Config): Promise<App> {
         schema,
         contextFor,
         auth,
+        rateLimiter: createRateLimiter(config.rateLimit),
+        maxConnectionsPerTenant: config.maxConnectionsPerTenant,
         graphiql: config.graphiql,
         introspection: config.introspection,
         maxBodyBytes: config.maxBodyBytes,
