@@ -18,6 +18,11 @@ const envSchema = z.object({
     .optional()
     .transform((value) => (value === '' ? undefined : value))
     .refine((value) => value === undefined || /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL'),
+  // Every query, connection and startup is bounded, so a database that hangs (rather than refusing) cannot hang
+  // requests, the runner or startup with it.
+  DATABASE_STATEMENT_TIMEOUT_MS: integer(100, 3_600_000).default(30_000),
+  DATABASE_CONNECT_TIMEOUT_MS: integer(100, 600_000).default(5000),
+  DATABASE_STARTUP_TIMEOUT_MS: integer(0, 86_400_000).default(60_000),
   PORT: integer(0, 65535).default(4000),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   // A second port with only /healthz, /readyz and /metrics: for worker-only processes, which have no API
@@ -68,6 +73,10 @@ const envSchema = z.object({
 export type Config = {
   /** Connection string; undefined means: start the embedded PostgreSQL. */
   databaseUrl: string | undefined;
+  /** Longest a statement may run (server side, and client side when the server does not answer) and a connection may take to open. */
+  databaseTimeouts: DatabaseTimeouts;
+  /** How long startup waits for the database to answer, retrying, before it gives up. */
+  databaseStartupTimeoutMs: number;
   port: number;
   host: string;
   /** Port of the probes-and-metrics server; null: none (the API port serves them anyway). */
@@ -99,6 +108,8 @@ export type Config = {
   liveRecheckMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
 };
+
+export type DatabaseTimeouts = { statementMs: number; connectMs: number };
 
 export type RateLimit = { requests: number; perMs: number };
 
@@ -184,6 +195,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const apiKeys = parseApiKeys(e.API_KEYS, e.API_KEYS_FILE);
   return {
     databaseUrl: e.DATABASE_URL,
+    databaseTimeouts: { statementMs: e.DATABASE_STATEMENT_TIMEOUT_MS, connectMs: e.DATABASE_CONNECT_TIMEOUT_MS },
+    databaseStartupTimeoutMs: e.DATABASE_STARTUP_TIMEOUT_MS,
     port: e.PORT,
     metricsPort: e.METRICS_PORT ?? null,
     host: e.HOST,

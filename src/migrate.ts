@@ -10,8 +10,8 @@ try {
   const embedded = config.databaseUrl ? null : await startEmbeddedPostgres(config.embeddedPostgresDir, config.embeddedPostgresPort);
   const databaseUrl = config.databaseUrl ?? (embedded?.databaseUrl as string);
   try {
-    await ensureDatabaseExists(databaseUrl);
-    const applied = await runMigrations(databaseUrl);
+    await ensureDatabaseExists(databaseUrl, config.databaseTimeouts);
+    const applied = await runMigrations(databaseUrl, config.databaseTimeouts);
     process.stdout.write(`${redactDatabaseUrl(databaseUrl)}: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}\n`);
   } finally {
     await embedded?.stop();
