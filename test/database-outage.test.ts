@@ -124,6 +124,15 @@ describe('a running process', () => {
       30_000,
     );
   }, 90_000);
+
+  test('SIGTERM while the database hangs: the process still stops, promptly', async () => {
+    proxy.pause();
+    const signalled = Date.now();
+    const exit = await server.kill('SIGTERM');
+    // The stop's own bounds: the statement timeout (2 s) for recording interrupted jobs, a second per connection end.
+    expect(Date.now() - signalled).toBeLessThan(15_000);
+    expect(exit).toBe(0);
+  }, 40_000);
 });
 
 describe('a process starting against a hung database', () => {

@@ -17,3 +17,21 @@ export function pgClientTimeouts(
     query_timeout: timeouts.statementMs + CLIENT_MARGIN_MS,
   };
 }
+
+/**
+ * Ends a pg client without waiting on a database that does not answer: end() says goodbye and waits for the
+ * server to close, which a hung server never does. Past `boundMs` the socket is destroyed (pg has no public way).
+ */
+export async function endClient(client: pg.Client, boundMs = 1000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = client.end().then(
+    () => true,
+    () => true,
+  );
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), boundMs);
+  });
+  const inTime = await Promise.race([ended, late]);
+  clearTimeout(timer);
+  if (!inTime) (client as unknown as { connection?: { stream?: { destroy: () => void } } }).connection?.stream?.destroy();
+}

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { DatabaseTimeouts } from '../config.ts';
-import { DEFAULT_DATABASE_TIMEOUTS, pgClientTimeouts } from '../db/timeouts.ts';
+import { DEFAULT_DATABASE_TIMEOUTS, endClient, pgClientTimeouts } from '../db/timeouts.ts';
 import { logger } from '../logger.ts';
 
 export const JOB_CHANGED_CHANNEL = 'jobql_job_changed';
@@ -83,7 +83,7 @@ export async function startListener(databaseUrl: string, timeouts: DatabaseTimeo
       for (const handler of lostHandlers) handler();
       const dead = client;
       client = null;
-      await dead?.end().catch(() => {});
+      if (dead) await endClient(dead);
       current = null;
     }
   };
@@ -95,7 +95,7 @@ export async function startListener(databaseUrl: string, timeouts: DatabaseTimeo
     onReconnect: (handler) => reconnectHandlers.push(handler),
     close: async () => {
       closing = true;
-      await client?.end().catch(() => {});
+      if (client) await endClient(client);
     },
   };
 }

@@ -284,7 +284,12 @@ export async function startRunner(options: {
       const current = session;
       if (current) {
         // Before the lock is released: end whatever still runs here, so no job outlives a graceful stop as running.
-        const interrupted = await interruptJobsOfWorker(pool, current.workerId, options.retryBackoffMs);
+        // When the database cannot take it (an outage), stop anyway: once this session's lock is gone, recovery on
+        // the next process to start (or any other running one) ends those jobs as interrupted.
+        const interrupted = await interruptJobsOfWorker(pool, current.workerId, options.retryBackoffMs).catch((error: unknown) => {
+          logger.warn('could not record the interruption of running jobs at shutdown; recovery will', { err: error });
+          return [];
+        });
         options.metrics.jobsEnded(interrupted);
         if (interrupted.length > 0) logger.warn('jobs interrupted by shutdown', { jobIds: interrupted.map((job) => job.id) });
         await current.close();

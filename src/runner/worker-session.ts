@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { DatabaseTimeouts } from '../config.ts';
-import { DEFAULT_DATABASE_TIMEOUTS, pgClientTimeouts } from '../db/timeouts.ts';
+import { DEFAULT_DATABASE_TIMEOUTS, endClient, pgClientTimeouts } from '../db/timeouts.ts';
 import { WORKER_LOCK_NAMESPACE } from '../jobs/job-queries.ts';
 import { logger } from '../logger.ts';
 
@@ -83,12 +83,12 @@ export async function openWorkerSession(
       close: async () => {
         closing = true;
         clearInterval(heartbeat);
-        await client.end().catch(() => {});
+        await endClient(client);
       },
     };
   } catch (error) {
     closing = true;
-    await client.end().catch(() => {});
+    await endClient(client);
     throw error;
   }
 }
