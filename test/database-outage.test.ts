@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { JobUpdatedDocument } from './generated/graphql.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { type DatabaseProxy, startDatabaseProxy } from './helpers/db-proxy.ts';
+import { collect, wsClient } from './helpers/live-clients.ts';
 import { runServerToExit } from './helpers/run-to-exit.ts';
 import { type ServerProcess, startServerProcess } from './helpers/server-process.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -73,6 +75,16 @@ describe('a running process', () => {
     expect(rest.status).toBe(503);
     expect(rest.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(((await rest.json()) as { error: { code: string } }).error.code).toBe('SERVICE_UNAVAILABLE');
+    const client = wsClient(server.url);
+    try {
+      const stream = collect(client, JobUpdatedDocument, { id: '00000000-0000-4000-8000-000000000000' });
+      const end = await stream.done;
+      const errors =
+        'error' in end ? (end.error as Array<{ extensions?: { code?: string } }>) : stream.results.flatMap((r) => r.errors ?? []);
+      expect(errors[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+    } finally {
+      await client.dispose();
+    }
     // An outage is not a bug: warnings, no "unexpected error" lines.
     expect(server.logs.filter((line) => line.msg === 'unexpected error in a GraphQL operation')).toEqual([]);
     expect(server.logs.some((line) => line.msg === 'database unavailable; answered SERVICE_UNAVAILABLE' && line.level === 'warn')).toBe(

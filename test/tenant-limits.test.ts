@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Client } from 'graphql-ws';
+import { ConfigError, loadConfig } from '../src/config.ts';
 import { AwaitJobDocument, CreateJobDocument, GetJobDocument, JobUpdatedDocument } from './generated/graphql.ts';
 import { startTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
@@ -156,5 +157,36 @@ describe('rate limit', () => {
     const { createJob: globexJob } = await data(app.url, CreateJobDocument, { input: { kind: 'echo' } }, GLOBEX);
     expect((await fetch(`${app.url}/jobs/${globexJob.id}`, { headers: GLOBEX })).status).toBe(200);
     expect(await firstOutcome(openClient(app.url, GLOBEX), globexJob.id)).toEqual({ status: 'QUEUED' });
+  });
+});
+
+describe('configuration', () => {
+  const keys = { API_KEYS: `acme:${ACME_KEY},globex:${GLOBEX_KEY}` };
+
+  test('with API keys each tenant gets a quarter of MAX_SUBSCRIPTIONS (at least 100, at most all) and 1000 connections by default', () => {
+    expect(loadConfig({ ...keys }).maxSubscriptionsPerTenant).toBe(2500);
+    expect(loadConfig({ ...keys, MAX_SUBSCRIPTIONS: '300' }).maxSubscriptionsPerTenant).toBe(100);
+    expect(loadConfig({ ...keys, MAX_SUBSCRIPTIONS: '50' }).maxSubscriptionsPerTenant).toBe(50);
+    expect(loadConfig({ ...keys, MAX_SUBSCRIPTIONS_PER_TENANT: '7' }).maxSubscriptionsPerTenant).toBe(7);
+    expect(loadConfig({ ...keys }).maxConnectionsPerTenant).toBe(1000);
+  });
+
+  test('in open mode the one tenant gets the whole process unless the quotas are set', () => {
+    expect(loadConfig({}).maxSubscriptionsPerTenant).toBe(10_000);
+    expect(loadConfig({}).maxConnectionsPerTenant).toBeNull();
+    expect(loadConfig({ MAX_SUBSCRIPTIONS_PER_TENANT: '5', MAX_CONNECTIONS_PER_TENANT: '3' })).toMatchObject({
+      maxSubscriptionsPerTenant: 5,
+      maxConnectionsPerTenant: 3,
+    });
+  });
+
+  test('RATE_LIMIT is requests per second, minute or hour; unset or 0 is off; anything else names the variable', () => {
+    expect(loadConfig({}).rateLimit).toBeNull();
+    expect(loadConfig({ RATE_LIMIT: '0' }).rateLimit).toBeNull();
+    expect(loadConfig({ RATE_LIMIT: '100' }).rateLimit).toEqual({ requests: 100, perMs: 1000 });
+    expect(loadConfig({ RATE_LIMIT: '100/s' }).rateLimit).toEqual({ requests: 100, perMs: 1000 });
+    expect(loadConfig({ RATE_LIMIT: '6000/m' }).rateLimit).toEqual({ requests: 6000, perMs: 60_000 });
+    expect(() => loadConfig({ RATE_LIMIT: '10 per second' })).toThrow(ConfigError);
+    expect(() => loadConfig({ RATE_LIMIT: '10/d' })).toThrow(/RATE_LIMIT/);
   });
 });
