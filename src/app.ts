@@ -1,5 +1,5 @@
 import type { Config } from './config.ts';
-import { ensureDatabaseExists, redactDatabaseUrl } from './db/database.ts';
+import { redactDatabaseUrl, untilAborted, waitForDatabase } from './db/database.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
 import { runMigrations } from './db/migrate.ts';
 import { createDatabasePool, type DatabasePool, pingDatabase } from './db/pool.ts';
@@ -8,6 +8,7 @@ import { buildSchema } from './graphql/schema.ts';
 import { createAuthenticator } from './http/auth.ts';
 import { createOriginPolicy } from './http/origin.ts';
 import { startProbeServer } from './http/probes.ts';
+import { createRateLimiter } from './http/rate-limit.ts';
 import { type HttpFrontend, startHttpFrontend } from './http/serve.ts';
 import { countUnfinishedJobs } from './jobs/job-queries.ts';
 import { createJobService } from './jobs/job-service.ts';
@@ -33,7 +34,11 @@ export type App = {
  * whose process died, and only then the schema and the HTTP port, so no client ever sees a job reported
  * running by a process that is gone; the runner last. Used by main.ts and by the in-process tests.
  */
-export async function startApp(config: Config): Promise<App> {
+export async function startApp(config: Config, options: { signal?: AbortSignal } = {}): Promise<App> {
+  // `signal` (SIGTERM during startup) abandons the steps that wait on the database at once; the embedded
+  // PostgreSQL's own start is not abandoned, so that it is stopped below rather than left running.
+  const { signal } = options;
+  const timeouts = config.databaseTimeouts;
   let embedded: EmbeddedDatabase | null = null;
   let pool: DatabasePool | null = null;
   let runner: Runner | null = null;
@@ -51,13 +56,13 @@ export async function startApp(config: Config): Promise<App> {
     }
     const databaseUrl = config.databaseUrl ?? (embedded as EmbeddedDatabase).databaseUrl;
     logger.info('using database', { database: redactDatabaseUrl(databaseUrl) });
-    await ensureDatabaseExists(databaseUrl);
-    const applied = await runMigrations(databaseUrl);
+    await waitForDatabase(databaseUrl, { timeouts, waitMs: config.databaseStartupTimeoutMs, signal });
+    const applied = await untilAborted(runMigrations(databaseUrl, timeouts), signal);
     if (applied.length > 0) logger.info('applied migrations', { migrations: applied });
 
     // Pool: one connection per job slot for finishing and progress writes, plus room for API requests.
-    pool = await createDatabasePool(databaseUrl, Math.max(10, config.workerConcurrency + 5));
-    await recoverDeadWorkers(pool, config.retryBackoffMs, metrics);
+    pool = await untilAborted(createDatabasePool(databaseUrl, Math.max(10, config.workerConcurrency + 5), timeouts), signal);
+    await untilAborted(recoverDeadWorkers(pool, config.retryBackoffMs, metrics), signal);
     maintenance = startMaintenance({
       pool,
       leaseMs: config.jobLeaseMs,
@@ -66,8 +71,14 @@ export async function startApp(config: Config): Promise<App> {
       metrics,
     });
 
-    listener = await startListener(databaseUrl);
-    hub = createJobHub({ pool, listener, recheckIntervalMs: config.liveRecheckMs, maxWatches: config.maxSubscriptions });
+    listener = await untilAborted(startListener(databaseUrl, timeouts), signal);
+    hub = createJobHub({
+      pool,
+      listener,
+      recheckIntervalMs: config.liveRecheckMs,
+      maxWatches: config.maxSubscriptions,
+      maxWatchesPerTenant: config.maxSubscriptionsPerTenant,
+    });
 
     const schema = buildSchema();
     const liveHub = hub;
@@ -89,10 +100,13 @@ export async function startApp(config: Config): Promise<App> {
     if (!auth.required && !config.workerOnly) {
       logger.warn('API_KEYS is not set: open single-tenant mode, no authentication; do not expose this port', { host: config.host });
     }
-    // Migrations and recovery are done before any port opens, so readiness is: not stopping, and the database
-    // answers.
-    const ready = async () =>
-      stopping ? 'the process is shutting down' : (await pingDatabase(databasePool, 1000)) ? null : 'the database does not answer';
+    // Migrations and recovery are done before any port opens, so readiness is: not stopping, the database
+    // answers, and the runner (when this process runs jobs) has its session and can claim.
+    const ready = async () => {
+      if (stopping) return 'the process is shutting down';
+      const reasons = [(await pingDatabase(databasePool, 1000)) ? null : 'the database does not answer', runner?.notReadyReason() ?? null];
+      return reasons.filter((reason) => reason !== null).join('; ') || null;
+    };
     if (auth.required && config.metricsPort === null && !config.workerOnly) {
       logger.warn('API_KEYS is set and METRICS_PORT is not: /metrics is served nowhere (with API keys it is on METRICS_PORT only)');
     }
@@ -107,6 +121,8 @@ export async function startApp(config: Config): Promise<App> {
         schema,
         contextFor,
         auth,
+        rateLimiter: createRateLimiter(config.rateLimit),
+        maxConnectionsPerTenant: config.maxConnectionsPerTenant,
         graphiql: config.graphiql,
         introspection: config.introspection,
         maxBodyBytes: config.maxBodyBytes,
@@ -123,17 +139,22 @@ export async function startApp(config: Config): Promise<App> {
     }
     // The runner starts once the port is ours: a start that fails (port taken) must not have claimed jobs.
     if (config.workerConcurrency > 0) {
-      runner = await startRunner({
-        pool,
-        databaseUrl,
-        concurrency: config.workerConcurrency,
-        pollIntervalMs: config.pollIntervalMs,
-        leaseMs: config.jobLeaseMs,
-        retryBackoffMs: config.retryBackoffMs,
-        abortGraceMs: config.abortGraceMs,
-        onJobChanged: listener.onChange,
-        metrics,
-      });
+      runner = await untilAborted(
+        startRunner({
+          pool,
+          databaseUrl,
+          databaseTimeouts: timeouts,
+          concurrency: config.workerConcurrency,
+          pollIntervalMs: config.pollIntervalMs,
+          leaseMs: config.jobLeaseMs,
+          retryBackoffMs: config.retryBackoffMs,
+          abortGraceMs: config.abortGraceMs,
+          onJobChanged: listener.onChange,
+          onDatabaseBack: listener.onReconnect,
+          metrics,
+        }),
+        signal,
+      );
     }
     const url = web?.url ?? null;
     if (url) logger.info('listening', { url: `${url}/graphql`, workerConcurrency: config.workerConcurrency });

@@ -18,6 +18,11 @@ const envSchema = z.object({
     .optional()
     .transform((value) => (value === '' ? undefined : value))
     .refine((value) => value === undefined || /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL'),
+  // Every query, connection and startup is bounded, so a database that hangs (rather than refusing) cannot hang
+  // requests, the runner or startup with it.
+  DATABASE_STATEMENT_TIMEOUT_MS: integer(100, 3_600_000).default(30_000),
+  DATABASE_CONNECT_TIMEOUT_MS: integer(100, 600_000).default(5000),
+  DATABASE_STARTUP_TIMEOUT_MS: integer(0, 86_400_000).default(60_000),
   PORT: integer(0, 65535).default(4000),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   // A second port with only /healthz, /readyz and /metrics: for worker-only processes, which have no API
@@ -31,6 +36,16 @@ const envSchema = z.object({
   POLL_INTERVAL_MS: integer(10, 600_000).default(2000),
   // Subscriptions and awaitJob calls one process holds at once.
   MAX_SUBSCRIPTIONS: integer(1, 1_000_000).default(10_000),
+  // Each tenant's share of them, and of WebSocket connections, so that one tenant cannot take every slot.
+  // Unset: see resolveTenantQuotas.
+  MAX_SUBSCRIPTIONS_PER_TENANT: integer(1, 1_000_000).optional(),
+  MAX_CONNECTIONS_PER_TENANT: integer(1, 1_000_000).optional(),
+  // Requests per tenant: `100/s`, `6000/m`, `100` (per second); unset or `0`: no limit.
+  RATE_LIMIT: z
+    .string()
+    .trim()
+    .regex(/^\d{1,9}(\/(s|m|h))?$/, 'must be a number of requests per second, minute or hour, such as 100/s, 6000/m or 0 (off)')
+    .optional(),
   // How often the watched jobs' revisions are compared with what subscribers have: the backstop of NOTIFY.
   LIVE_RECHECK_MS: integer(50, 600_000).default(1000),
   // Within this long a process that died (or lost the database) has its running jobs recovered by the others.
@@ -68,6 +83,10 @@ const envSchema = z.object({
 export type Config = {
   /** Connection string; undefined means: start the embedded PostgreSQL. */
   databaseUrl: string | undefined;
+  /** Longest a statement may run (server side, and client side when the server does not answer) and a connection may take to open. */
+  databaseTimeouts: DatabaseTimeouts;
+  /** How long startup waits for the database to answer, retrying, before it gives up. */
+  databaseStartupTimeoutMs: number;
   port: number;
   host: string;
   /** Port of the probes-and-metrics server; null: none (the API port serves them anyway). */
@@ -78,6 +97,12 @@ export type Config = {
   embeddedPostgresPort: number;
   pollIntervalMs: number;
   maxSubscriptions: number;
+  /** One tenant's share of maxSubscriptions. */
+  maxSubscriptionsPerTenant: number;
+  /** WebSocket connections one tenant may hold on this process; null: no limit. */
+  maxConnectionsPerTenant: number | null;
+  /** Requests one tenant may make to this process: `requests` per `perMs`, in bursts of up to `requests`; null: off. */
+  rateLimit: RateLimit | null;
   jobLeaseMs: number;
   retryBackoffMs: number;
   abortGraceMs: number;
@@ -100,7 +125,37 @@ export type Config = {
   logFormat: 'json' | 'pretty' | 'auto';
 };
 
+export type DatabaseTimeouts = { statementMs: number; connectMs: number };
+
+export type RateLimit = { requests: number; perMs: number };
+
 export class ConfigError extends Error {}
+
+// Defaults of the per-tenant quotas. With API keys, each tenant may hold a quarter of the process's subscriptions
+// (at least 100, at most all) and 1000 WebSocket connections, so three busy tenants still leave room for a
+// fourth. In open mode there is one tenant: unless set explicitly, it gets the whole process.
+const DEFAULT_CONNECTIONS_PER_TENANT = 1000;
+
+function resolveTenantQuotas(
+  maxSubscriptions: number,
+  openMode: boolean,
+  subscriptions: number | undefined,
+  connections: number | undefined,
+): { maxSubscriptionsPerTenant: number; maxConnectionsPerTenant: number | null } {
+  const shared = Math.min(maxSubscriptions, Math.max(Math.floor(maxSubscriptions / 4), 100));
+  return {
+    maxSubscriptionsPerTenant: Math.min(maxSubscriptions, subscriptions ?? (openMode ? maxSubscriptions : shared)),
+    maxConnectionsPerTenant: connections ?? (openMode ? null : DEFAULT_CONNECTIONS_PER_TENANT),
+  };
+}
+
+const ratePeriodMs: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
+
+function parseRateLimit(text: string | undefined): RateLimit | null {
+  const match = /^(\d+)(?:\/(s|m|h))?$/.exec(text ?? '');
+  const requests = Number(match?.[1] ?? 0);
+  return requests > 0 ? { requests, perMs: ratePeriodMs[match?.[2] ?? 's'] ?? 1000 } : null;
+}
 
 /** `tenant:key` entries; a malformed one is a ConfigError naming the variable but never showing a key. */
 function parseApiKeys(inline: string | undefined, file: string | undefined): Array<{ tenant: string; key: string }> {
@@ -179,8 +234,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${name} ${issue?.message ?? 'is invalid'}${shown}`);
   }
   const e = parsed.data;
+  const apiKeys = parseApiKeys(e.API_KEYS, e.API_KEYS_FILE);
   return {
     databaseUrl: e.DATABASE_URL,
+    databaseTimeouts: { statementMs: e.DATABASE_STATEMENT_TIMEOUT_MS, connectMs: e.DATABASE_CONNECT_TIMEOUT_MS },
+    databaseStartupTimeoutMs: e.DATABASE_STARTUP_TIMEOUT_MS,
     port: e.PORT,
     metricsPort: e.METRICS_PORT ?? null,
     host: e.HOST,
@@ -190,12 +248,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     pollIntervalMs: e.POLL_INTERVAL_MS,
     maxSubscriptions: e.MAX_SUBSCRIPTIONS,
+    ...resolveTenantQuotas(e.MAX_SUBSCRIPTIONS, apiKeys.length === 0, e.MAX_SUBSCRIPTIONS_PER_TENANT, e.MAX_CONNECTIONS_PER_TENANT),
+    rateLimit: parseRateLimit(e.RATE_LIMIT),
     jobLeaseMs: e.JOB_LEASE_MS,
     retryBackoffMs: e.RETRY_BACKOFF_MS,
     abortGraceMs: e.ABORT_GRACE_MS,
     jobRetentionMs: e.JOB_RETENTION,
     workerOnly: e.WORKER_ONLY === 'true' || e.WORKER_ONLY === '1',
-    apiKeys: parseApiKeys(e.API_KEYS, e.API_KEYS_FILE),
+    apiKeys,
     maxBodyBytes: e.MAX_BODY_BYTES,
     maxDocumentBytes: e.MAX_DOCUMENT_BYTES,
     corsOrigins: parseCorsOrigins(e.CORS_ORIGINS),

@@ -18,10 +18,12 @@ async function main(): Promise<void> {
   setLogFormat(config.logFormat);
   setLogLevel(config.logLevel);
 
-  // Signals are taken from the first moment: a SIGTERM during a slow start (the first embedded PostgreSQL
-  // start takes seconds) waits for the start to finish and then stops in order, rather than killing the
-  // process halfway and leaving the embedded database running.
+  // Signals are taken from the first moment. A SIGTERM during startup abandons the waits on the database at once
+  // (a database that is down or hangs must not keep the process from stopping) and exits 0 after what was
+  // started is stopped; the embedded PostgreSQL's own start is awaited, so that it is stopped rather than left
+  // running.
   let app: App | null = null;
+  const startup = new AbortController();
   let stopRequested: string | null = null;
   const stop = (running: App) =>
     running.stop().then(
@@ -36,13 +38,18 @@ async function main(): Promise<void> {
     stopRequested = signal;
     logger.info('received signal; shutting down gracefully', { signal });
     if (app) void stop(app);
+    else startup.abort(new Error(`startup abandoned: received ${signal}`));
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
 
   try {
-    app = await startApp(config);
+    app = await startApp(config, { signal: startup.signal });
   } catch (error) {
+    if (stopRequested) {
+      logger.info('startup abandoned; stopped', { signal: stopRequested });
+      process.exit(0);
+    }
     process.stderr.write(`jobql: could not start: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
   }

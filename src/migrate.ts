@@ -13,8 +13,8 @@ try {
     : await startEmbeddedPostgres(config.embeddedPostgresDir, config.embeddedPostgresPort, { ownSession: false });
   const databaseUrl = config.databaseUrl ?? (embedded?.databaseUrl as string);
   try {
-    await ensureDatabaseExists(databaseUrl);
-    const applied = await runMigrations(databaseUrl);
+    await ensureDatabaseExists(databaseUrl, config.databaseTimeouts);
+    const applied = await runMigrations(databaseUrl, config.databaseTimeouts);
     process.stdout.write(`${redactDatabaseUrl(databaseUrl)}: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}\n`);
   } finally {
     await embedded?.stop();

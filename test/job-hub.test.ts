@@ -21,7 +21,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   pool = await createDatabasePool(db.url);
   listener = await startListener(db.url);
-  hub = createJobHub({ pool, listener, recheckIntervalMs: 200, maxWatches: 100 });
+  hub = createJobHub({ pool, listener, recheckIntervalMs: 200, maxWatches: 100, maxWatchesPerTenant: 100 });
 });
 
 afterAll(async () => {

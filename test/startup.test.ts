@@ -37,8 +37,8 @@ test.each([
   expect(stderr).not.toContain('s3cret');
 });
 
-test('an unreachable database stops startup with exit code 1 and one line starting "jobql: could not start", without the password', async () => {
-  const { exit, stderr, plainLines } = await runServerToExit({ DATABASE_URL: UNREACHABLE });
+test('an unreachable database stops startup, after DATABASE_STARTUP_TIMEOUT_MS, with exit code 1 and one line starting "jobql: could not start", without the password', async () => {
+  const { exit, stderr, plainLines } = await runServerToExit({ DATABASE_URL: UNREACHABLE, DATABASE_STARTUP_TIMEOUT_MS: '2000' });
   expect(exit).toBe(1);
   // Besides its JSON log lines, the process writes exactly one line: the reason it could not start.
   expect(plainLines).toHaveLength(1);

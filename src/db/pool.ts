@@ -1,4 +1,7 @@
+import pg from 'pg';
 import { createPool, type DatabasePool, type Interceptor, SchemaValidationError, sql } from 'slonik';
+import type { DatabaseTimeouts } from '../config.ts';
+import { DEFAULT_DATABASE_TIMEOUTS, pgClientTimeouts } from './timeouts.ts';
 
 // slonik types a result with sql.type(schema) but only checks it when an interceptor asks the schema:
 // this one does, so a row that does not match its zod schema fails loudly instead of flowing on mistyped.
@@ -15,12 +18,29 @@ const resultParserInterceptor: Interceptor = {
 
 export type { DatabasePool };
 
-export async function createDatabasePool(databaseUrl: string, maxPoolSize = 10): Promise<DatabasePool> {
+/**
+ * Every wait on the pool is bounded: opening a connection by `connectMs` (one attempt: the caller, not the pool,
+ * decides whether to retry), a statement by `statementMs` on the server and a moment later on the client. A
+ * caller queued for a busy pool waits for a connection to come back, which each does within those bounds, or
+ * for a new one that fails within `connectMs`.
+ */
+export async function createDatabasePool(
+  databaseUrl: string,
+  maxPoolSize = 10,
+  timeouts: DatabaseTimeouts = DEFAULT_DATABASE_TIMEOUTS,
+): Promise<DatabasePool> {
+  // slonik hands pg no client-side query timeout, and pg reads its default for each client it creates: set it
+  // there. It reaches every pg client of this process; the others get the same value explicitly anyway.
+  pg.defaults.query_timeout = pgClientTimeouts(timeouts).query_timeout;
   return createPool(databaseUrl, {
     interceptors: [resultParserInterceptor],
     maxPoolSize,
     // Handlers never hold a connection while they work; a statement that needs longer than this is a bug.
-    statementTimeout: 30_000,
+    statementTimeout: timeouts.statementMs,
+    connectionTimeout: timeouts.connectMs,
+    connectionRetryLimit: 0,
+    // A connection whose query timed out against a hung server is destroyed: do not wait long for its goodbye.
+    gracefulTerminationTimeout: 1000,
     captureStackTrace: false,
     // slonik's default runs DISCARD ALL each time a connection returns to the pool: a second round trip for
     // every query. Nothing here changes session state on pool connections (statement_timeout is set when a

@@ -1,6 +1,10 @@
 import { GraphQLError } from 'graphql';
+import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { JobqlError } from '../jobs/errors.ts';
 import { logger } from '../logger.ts';
+
+/** What a client is told to wait before retrying while the database is away (Retry-After, in seconds). */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 
 /**
  * Whether an error in a result is the client's doing (a domain error with a code, or one graphql-js raised:
@@ -16,7 +20,9 @@ export function isClientError(error: GraphQLError): boolean {
 /**
  * The one place domain errors become GraphQL errors. A JobqlError keeps its message and gets its code in
  * extensions.code; a GraphQLError raised by graphql-js itself (validation, variable coercion) or by a scalar is
- * the client's doing and passes through; anything else is unexpected: logged with its cause and masked.
+ * the client's doing and passes through; a database that cannot be reached or did not answer in time is
+ * SERVICE_UNAVAILABLE (HTTP 503 with Retry-After, logged as a warning: it is an outage, not a bug); anything else
+ * is unexpected: logged with its cause and masked.
  */
 export function maskError(error: unknown, message: string): Error {
   if (error instanceof GraphQLError) {
@@ -40,7 +46,21 @@ export function maskError(error: unknown, message: string): Error {
       return error;
     }
   }
-  logger.error('unexpected error in a GraphQL operation', { err: error instanceof GraphQLError ? error.originalError : error });
+  const cause = error instanceof GraphQLError ? error.originalError : error;
+  if (isDatabaseUnavailable(cause)) {
+    logger.warn('database unavailable; answered SERVICE_UNAVAILABLE', { err: cause });
+    return new GraphQLError('the database is unavailable; try again later', {
+      nodes: error instanceof GraphQLError ? error.nodes : undefined,
+      path: error instanceof GraphQLError ? error.path : undefined,
+      extensions: {
+        code: 'SERVICE_UNAVAILABLE',
+        retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS,
+        // Yoga takes the HTTP status and headers from here and leaves `http` out of the response body.
+        http: { status: 503, headers: { 'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS) } },
+      },
+    });
+  }
+  logger.error('unexpected error in a GraphQL operation', { err: cause });
   return new GraphQLError(message, {
     nodes: error instanceof GraphQLError ? error.nodes : undefined,
     path: error instanceof GraphQLError ? error.path : undefined,

@@ -14,7 +14,7 @@ const jobDocument = parse(`
     }
   }`);
 
-const statusByCode: Record<string, number> = { BAD_USER_INPUT: 400, NOT_FOUND: 404, CONFLICT: 409 };
+const statusByCode: Record<string, number> = { BAD_USER_INPUT: 400, NOT_FOUND: 404, CONFLICT: 409, SERVICE_UNAVAILABLE: 503 };
 
 export async function handleGetJob(id: string, schema: GraphQLSchema, context: GraphQLContext, res: ServerResponse): Promise<void> {
   const result = (await execute({ schema, document: jobDocument, variableValues: { id }, contextValue: context })) as ExecutionResult;
@@ -24,7 +24,9 @@ export async function handleGetJob(id: string, schema: GraphQLSchema, context: G
   );
   if (error) {
     const masked = maskError(error, 'Unexpected error.');
-    const code = String((masked as { extensions?: { code?: unknown } }).extensions?.code ?? 'INTERNAL_SERVER_ERROR');
+    const extensions = (masked as { extensions?: { code?: unknown; retryAfterSeconds?: unknown } }).extensions;
+    const code = String(extensions?.code ?? 'INTERNAL_SERVER_ERROR');
+    if (typeof extensions?.retryAfterSeconds === 'number') res.setHeader('retry-after', String(extensions.retryAfterSeconds));
     return sendJson(res, statusByCode[code] ?? 500, { error: { code, message: masked.message } });
   }
   const job = (result.data as { job: unknown } | undefined)?.job;

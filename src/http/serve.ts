@@ -13,6 +13,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import type { Authenticator } from './auth.ts';
 import type { OriginPolicy } from './origin.ts';
 import { strictUrlParams } from './query-params.ts';
+import type { RateLimiter } from './rate-limit.ts';
 import { createHttpServer, tenantOf } from './server.ts';
 import { sseWithEventIds } from './sse.ts';
 import { attachWebSocketServer } from './websocket.ts';
@@ -34,6 +35,9 @@ export async function startHttpFrontend(options: {
   /** The context of an operation by `tenant`; lastEventId is SSE's Last-Event-ID header. */
   contextFor: (tenant: string, lastEventId: string | null) => GraphQLContext;
   auth: Authenticator;
+  rateLimiter: RateLimiter;
+  /** WebSocket connections one tenant may hold; null: no limit. */
+  maxConnectionsPerTenant: number | null;
   graphiql: boolean;
   introspection: boolean;
   maxBodyBytes: number;
@@ -94,12 +98,16 @@ export async function startHttpFrontend(options: {
     schema: options.schema,
     contextFor: options.contextFor,
     auth: options.auth,
+    rateLimiter: options.rateLimiter,
     maxBodyBytes: options.maxBodyBytes,
     origins: options.origins,
     notReadyReason: options.notReadyReason,
     metrics: options.metrics,
   });
-  const websockets = attachWebSocketServer(http, yoga, options.auth, options.origins);
+  const websockets = attachWebSocketServer(http, yoga, options.auth, options.origins, {
+    rateLimiter: options.rateLimiter,
+    maxConnectionsPerTenant: options.maxConnectionsPerTenant,
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);

@@ -7,6 +7,7 @@ import { logger, withLogContext } from '../logger.ts';
 import type { Authenticator } from './auth.ts';
 import { answerBrowserChecks, type OriginPolicy, refuseNonJsonBody } from './origin.ts';
 import { countWhenClosed, handleProbe, jobPath, type ProbeOptions, routeOf } from './probes.ts';
+import { type RateLimiter, refuseOverRate } from './rate-limit.ts';
 import { handleGetJob, isGet, sendJson } from './rest.ts';
 
 /** The tenant an authenticated request acts for, set on the request before Yoga sees it. */
@@ -27,6 +28,7 @@ type HttpServerOptions = {
   schema: GraphQLSchema;
   contextFor: (tenant: string, lastEventId: string | null) => GraphQLContext;
   auth: Authenticator;
+  rateLimiter: RateLimiter;
   maxBodyBytes: number;
   origins: OriginPolicy;
 } & ProbeOptions;
@@ -67,6 +69,7 @@ function handle(req: IncomingMessage, res: ServerResponse, path: string, options
     if (isGraphQL) return sendJson(res, 401, { errors: [{ message, extensions: { code: 'UNAUTHENTICATED' } }] });
     return sendJson(res, 401, { error: { code: 'UNAUTHENTICATED', message } });
   }
+  if (refuseOverRate(options.rateLimiter, authenticated.tenant, res, isGraphQL)) return;
   if (isGraphQL) {
     // The body limit is checked from the declared length before a byte is read. A body of unknown length
     // (chunked) is refused: it could not be bounded without buffering it first.

@@ -7,9 +7,12 @@ import type { GraphQLContext } from '../graphql/context.ts';
 import { withLogContext } from '../logger.ts';
 import type { Authenticator } from './auth.ts';
 import { type OriginPolicy, upgradeAllowed } from './origin.ts';
+import { type RateLimiter, retryAfterSeconds } from './rate-limit.ts';
 import { requestIdOf } from './server.ts';
 
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 100;
+/** Close code for a tenant past its connection quota: 1013 "Try Again Later" (RFC 6455's registry). */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
 
 type OperationResult = ReturnType<NonNullable<Parameters<typeof useServer>[0]['execute']>>;
 type EnvelopedRoot = {
@@ -29,6 +32,7 @@ export function attachWebSocketServer(
   yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>,
   auth: Authenticator,
   origins: OriginPolicy,
+  limits: { rateLimiter: RateLimiter; maxConnectionsPerTenant: number | null },
 ): { close: () => Promise<void> } {
   const wsServer = new WebSocketServer({
     server,
@@ -39,6 +43,7 @@ export function attachWebSocketServer(
       allow(upgradeAllowed(req, origins), 403),
   });
   const tenants = new WeakMap<object, string>();
+  const connections = tenantConnections(limits.maxConnectionsPerTenant);
   // Each connection gets a request id (the upgrade request's X-Request-Id, or a new one); an operation logs
   // as <connection id>/<operation id>.
   const connectionIds = new WeakMap<object, string>();
@@ -51,6 +56,10 @@ export function attachWebSocketServer(
         const authenticated = auth.authenticate(String(ctx.connectionParams?.authorization ?? ''));
         if ('error' in authenticated) {
           if (authenticated.error === 'missing') ctx.extra.socket.close(4401, 'Unauthorized');
+          return false;
+        }
+        if (!connections.admit(authenticated.tenant, ctx.extra.socket)) {
+          ctx.extra.socket.close(CLOSE_TRY_AGAIN_LATER, 'too many connections for this tenant');
           return false;
         }
         tenants.set(ctx.extra.socket, authenticated.tenant);
@@ -72,6 +81,15 @@ export function attachWebSocketServer(
           return [
             new GraphQLError(`a connection may hold at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} operations at once`, {
               extensions: { code: 'LIMIT_EXCEEDED' },
+            }),
+          ];
+        }
+        const waitMs = limits.rateLimiter.take(tenants.get(ctx.extra.socket) ?? '');
+        if (waitMs !== null) {
+          const retryAfter = retryAfterSeconds(waitMs);
+          return [
+            new GraphQLError(`too many requests for this tenant; retry in ${retryAfter} s`, {
+              extensions: { code: 'RATE_LIMITED', retryAfterSeconds: retryAfter },
             }),
           ];
         }
@@ -107,6 +125,27 @@ export function attachWebSocketServer(
     // Closes every socket with 1001 (going away), so clients see a clean close they can reconnect after.
     close: async () => {
       await disposable.dispose();
+    },
+  };
+}
+
+/**
+ * Counts each tenant's authenticated sockets, so that one tenant cannot hold every connection the process can
+ * take; a socket is counted until it closes, and a tenant at zero is forgotten.
+ */
+function tenantConnections(max: number | null) {
+  const counts = new Map<string, number>();
+  return {
+    admit(tenant: string, socket: { once: (event: 'close', listener: () => void) => unknown }): boolean {
+      const held = counts.get(tenant) ?? 0;
+      if (max !== null && held >= max) return false;
+      counts.set(tenant, held + 1);
+      socket.once('close', () => {
+        const left = (counts.get(tenant) ?? 1) - 1;
+        if (left > 0) counts.set(tenant, left);
+        else counts.delete(tenant);
+      });
+      return true;
     },
   };
 }

@@ -61,11 +61,20 @@ type Entry = { watches: Set<WatchState>; reading: Promise<void> | null; again: b
 
 export type JobHub = ReturnType<typeof createJobHub>;
 
-export function createJobHub(options: { pool: DatabasePool; listener: Listener; recheckIntervalMs: number; maxWatches: number }) {
+export function createJobHub(options: {
+  pool: DatabasePool;
+  listener: Listener;
+  recheckIntervalMs: number;
+  maxWatches: number;
+  /** One tenant's share of maxWatches, so that one tenant cannot take every slot. */
+  maxWatchesPerTenant: number;
+}) {
   const { pool, listener } = options;
   const entries = new Map<string, Entry>();
   const jobsWatches = new Set<JobsWatchState>();
   let watchCount = 0;
+  // Watches per tenant; a tenant is removed at zero, so the map holds only tenants with open watches.
+  const tenantCounts = new Map<string, number>();
   let closed = false;
   let lostAt: number | null = null;
 
@@ -75,12 +84,30 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
     resolve?.();
   };
 
-  function reserve(): void {
+  /** Takes a slot for `tenant`; the returned function gives it back (once). */
+  function reserve(tenant: string): () => void {
     if (closed) throw new JobqlError('UNAVAILABLE', 'the server is shutting down');
+    const held = tenantCounts.get(tenant) ?? 0;
+    if (held >= options.maxWatchesPerTenant) {
+      throw new JobqlError(
+        'LIMIT_EXCEEDED',
+        `this tenant holds its maximum of ${options.maxWatchesPerTenant} subscriptions on this server; close some or try again later`,
+      );
+    }
     if (watchCount >= options.maxWatches) {
       throw new JobqlError('LIMIT_EXCEEDED', `this server holds its maximum of ${options.maxWatches} subscriptions; try again later`);
     }
     watchCount++;
+    tenantCounts.set(tenant, held + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      watchCount--;
+      const left = (tenantCounts.get(tenant) ?? 1) - 1;
+      if (left > 0) tenantCounts.set(tenant, left);
+      else tenantCounts.delete(tenant);
+    };
   }
 
   function deliver(entry: Entry, events: readonly Job[]): void {
@@ -244,8 +271,8 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
       return total;
     },
 
-    watchJob(id: string): JobWatch {
-      reserve();
+    watchJob(id: string, tenant: string): JobWatch {
+      const release = reserve(tenant);
       const watch: WatchState = { known: null, queue: [], resync: false, dirty: false, closed: false, wake: null };
       let entry = entries.get(id);
       if (!entry) {
@@ -256,7 +283,7 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
       const close = () => {
         if (watch.closed) return;
         watch.closed = true;
-        watchCount--;
+        release();
         const current = entries.get(id);
         current?.watches.delete(watch);
         if (current && current.watches.size === 0) entries.delete(id);
@@ -296,7 +323,7 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
     },
 
     watchJobs(filter: JobsFilter): JobsWatch {
-      reserve();
+      const release = reserve(filter.tenant);
       const watch: JobsWatchState = { filter, pending: [], overflow: false, closed: false, wake: null };
       jobsWatches.add(watch);
       const ready: Job[] = [];
@@ -322,7 +349,7 @@ export function createJobHub(options: { pool: DatabasePool; listener: Listener; 
         close: () => {
           if (watch.closed) return;
           watch.closed = true;
-          watchCount--;
+          release();
           jobsWatches.delete(watch);
           wake(watch);
         },

@@ -20,7 +20,7 @@ export function createJobUpdates(jobs: JobService, hub: JobHub) {
       if (afterRevision !== null && (!Number.isInteger(afterRevision) || afterRevision < 0)) {
         throw badUserInput('afterRevision must be a whole number of at least 0', { argument: 'afterRevision' });
       }
-      const watch = hub.watchJob(jobs.parseId(id));
+      const watch = hub.watchJob(jobs.parseId(id), jobs.tenant);
       let snapshot: Job | null;
       try {
         snapshot = await jobs.getJob(id);

@@ -1,8 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import type { DatabaseTimeouts } from '../config.ts';
+import { DEFAULT_DATABASE_TIMEOUTS, endClient, pgClientTimeouts } from '../db/timeouts.ts';
 import { logger } from '../logger.ts';
 
 export const JOB_CHANGED_CHANNEL = 'jobql_job_changed';
+const RECONNECT_MAX_DELAY_MS = 1000;
 
 /** What the jobs_notify_changed trigger sends: ids and revisions only, never results (NOTIFY payloads are capped at 8000 bytes). */
 export type JobChange = { id: string; revision: number; status: string; kind: string; tenant: string; cancel?: boolean };
@@ -22,7 +25,7 @@ export type Listener = {
  * no LISTEN API; it must be a direct session (not a transaction-mode pooler). NOTIFY is a hint, not a log:
  * when the connection drops it reconnects with backoff and tells its users to re-read the rows they watch.
  */
-export async function startListener(databaseUrl: string): Promise<Listener> {
+export async function startListener(databaseUrl: string, timeouts: DatabaseTimeouts = DEFAULT_DATABASE_TIMEOUTS): Promise<Listener> {
   const changeHandlers: Array<(change: JobChange) => void> = [];
   const reconnectHandlers: Array<() => void> = [];
   const lostHandlers: Array<() => void> = [];
@@ -30,7 +33,12 @@ export async function startListener(databaseUrl: string): Promise<Listener> {
   let client: pg.Client | null = null;
 
   const connect = async (): Promise<{ lost: Promise<unknown> }> => {
-    const next = new pg.Client({ connectionString: databaseUrl, application_name: 'jobql listener', keepAlive: true });
+    const next = new pg.Client({
+      connectionString: databaseUrl,
+      application_name: 'jobql listener',
+      keepAlive: true,
+      ...pgClientTimeouts(timeouts),
+    });
     const lost = new Promise((resolve) => {
       next.on('error', resolve);
       next.on('end', () => resolve(new Error('listener connection ended')));
@@ -63,7 +71,9 @@ export async function startListener(databaseUrl: string): Promise<Listener> {
         } catch (error) {
           failures++;
           logger.warn('listener could not reconnect; retrying', { err: error, failures });
-          await sleep(Math.min(10_000, 100 * 2 ** failures));
+          // At most a second apart: the reconnect is what tells the runner and the subscribers that the database
+          // is back, so it must come soon after; one connection attempt a second is no load on a database.
+          await sleep(Math.min(RECONNECT_MAX_DELAY_MS, 100 * 2 ** failures));
           continue;
         }
       }
@@ -73,7 +83,7 @@ export async function startListener(databaseUrl: string): Promise<Listener> {
       for (const handler of lostHandlers) handler();
       const dead = client;
       client = null;
-      await dead?.end().catch(() => {});
+      if (dead) await endClient(dead);
       current = null;
     }
   };
@@ -85,7 +95,7 @@ export async function startListener(databaseUrl: string): Promise<Listener> {
     onReconnect: (handler) => reconnectHandlers.push(handler),
     close: async () => {
       closing = true;
-      await client?.end().catch(() => {});
+      if (client) await endClient(client);
     },
   };
 }

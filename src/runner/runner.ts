@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DatabasePool } from 'slonik';
+import type { DatabaseTimeouts } from '../config.ts';
 import { type Job, type JsonValue, UnreadableJson } from '../jobs/job.ts';
 import {
   claimNextJobs,
@@ -27,7 +28,13 @@ export type Runner = {
   stop: (graceMs: number) => Promise<void>;
   /** Jobs this process is running now. */
   runningCount: () => number;
+  /** Null while the runner has its session and its last claim worked; otherwise why it cannot run jobs (for /readyz). */
+  notReadyReason: () => string | null;
 };
+
+// While the database is away the session is reopened at least this often, so claiming resumes within about a
+// second of its return even when no listener reconnect announces it (a hung link that came back).
+const SESSION_RETRY_MAX_DELAY_MS = 1000;
 
 type RunningJob = { controller: AbortController; done: Promise<void> };
 
@@ -46,6 +53,7 @@ const timedOut = (ms: number): StopReason => ({ code: 'TIMEOUT', message: `the j
 export async function startRunner(options: {
   pool: DatabasePool;
   databaseUrl: string;
+  databaseTimeouts?: DatabaseTimeouts;
   concurrency: number;
   pollIntervalMs: number;
   /** Liveness of this process's session (see worker-session.ts). */
@@ -56,6 +64,8 @@ export async function startRunner(options: {
   abortGraceMs: number;
   /** Registers the runner for the process's job change notifications: wake-ups and cancel requests. */
   onJobChanged: (handler: (change: JobChange) => void) => void;
+  /** Registers the runner for "the database is back" (the listener reconnected): reopen the session and claim now. */
+  onDatabaseBack?: (handler: () => void) => void;
   metrics: Metrics;
 }): Promise<Runner> {
   const { pool, concurrency } = options;
@@ -65,6 +75,9 @@ export async function startRunner(options: {
   let filling = false;
   let fillAgain = false;
   let dueTimer: NodeJS.Timeout | null = null;
+  let claimFailing = false;
+  // Ends the supervisor's wait between attempts to reopen the session, when the database is known to be back.
+  let retryNow = new AbortController();
 
   const wake = () => {
     void fillSlots();
@@ -92,7 +105,9 @@ export async function startRunner(options: {
         }
       } while (fillAgain && !stopping);
       if (!stopping && running.size < concurrency) await armDueTimer();
+      claimFailing = false;
     } catch (error) {
+      claimFailing = true;
       logger.error('claiming jobs failed; will retry at the next poll', { err: error });
     } finally {
       filling = false;
@@ -231,14 +246,15 @@ export async function startRunner(options: {
     for (let failures = 0; !stopping; ) {
       if (!current) {
         try {
-          current = await openWorkerSession(options.databaseUrl, options.leaseMs);
+          current = await openWorkerSession(options.databaseUrl, options.leaseMs, options.databaseTimeouts);
           session = current;
           failures = 0;
           wake();
         } catch (error) {
           failures++;
           logger.error('could not open the worker session; retrying', { err: error, failures });
-          await sleep(Math.min(30_000, 250 * 2 ** failures));
+          await sleep(Math.min(SESSION_RETRY_MAX_DELAY_MS, 250 * 2 ** failures), undefined, { signal: retryNow.signal }).catch(() => {});
+          retryNow = new AbortController();
           continue;
         }
       }
@@ -262,8 +278,12 @@ export async function startRunner(options: {
   }
 
   // The first session is opened before start returns, so a database that is down fails startup loudly.
-  session = await openWorkerSession(options.databaseUrl, options.leaseMs);
+  session = await openWorkerSession(options.databaseUrl, options.leaseMs, options.databaseTimeouts);
   void superviseSession(session);
+  options.onDatabaseBack?.(() => {
+    retryNow.abort();
+    wake();
+  });
   options.onJobChanged((change) => {
     if (change.status === 'queued') wake();
     else if (change.cancel && change.status === 'running') running.get(change.id)?.controller.abort(CANCELLED);
@@ -276,8 +296,13 @@ export async function startRunner(options: {
 
   return {
     runningCount: () => running.size,
+    notReadyReason: () => {
+      if (!session) return 'the runner has no database session';
+      return claimFailing ? 'the runner cannot claim jobs' : null;
+    },
     stop: async (graceMs) => {
       stopping = true;
+      retryNow.abort();
       clearInterval(poll);
       if (dueTimer) clearTimeout(dueTimer);
       const allDone = () => Promise.allSettled([...running.values()].map((job) => job.done));
@@ -291,7 +316,12 @@ export async function startRunner(options: {
       const current = session;
       if (current) {
         // Before the lock is released: end whatever still runs here, so no job outlives a graceful stop as running.
-        const interrupted = await interruptJobsOfWorker(pool, current.workerId, options.retryBackoffMs);
+        // When the database cannot take it (an outage), stop anyway: once this session's lock is gone, recovery on
+        // the next process to start (or any other running one) ends those jobs as interrupted.
+        const interrupted = await interruptJobsOfWorker(pool, current.workerId, options.retryBackoffMs).catch((error: unknown) => {
+          logger.warn('could not record the interruption of running jobs at shutdown; recovery will', { err: error });
+          return [];
+        });
         options.metrics.jobsEnded(interrupted);
         if (interrupted.length > 0) logger.warn('jobs interrupted by shutdown', { jobIds: interrupted.map((job) => job.id) });
         await current.close();

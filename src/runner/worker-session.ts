@@ -1,4 +1,6 @@
 import pg from 'pg';
+import type { DatabaseTimeouts } from '../config.ts';
+import { DEFAULT_DATABASE_TIMEOUTS, endClient, pgClientTimeouts } from '../db/timeouts.ts';
 import { WORKER_LOCK_NAMESPACE } from '../jobs/job-queries.ts';
 import { logger } from '../logger.ts';
 
@@ -19,13 +21,18 @@ export type WorkerSession = {
  * keepalives so that a process that vanished without closing its socket (power loss, network cut) is found
  * dead and its session ended within about the lease; a heartbeat query finds a dead link from this side too.
  */
-export async function openWorkerSession(databaseUrl: string, leaseMs: number): Promise<WorkerSession> {
+export async function openWorkerSession(
+  databaseUrl: string,
+  leaseMs: number,
+  timeouts: DatabaseTimeouts = DEFAULT_DATABASE_TIMEOUTS,
+): Promise<WorkerSession> {
   const probeSeconds = Math.max(1, Math.floor(leaseMs / 4000));
   const client = new pg.Client({
     connectionString: databaseUrl,
     application_name: 'jobql worker session',
     keepAlive: true,
     keepAliveInitialDelayMillis: probeSeconds * 1000,
+    ...pgClientTimeouts(timeouts),
   });
   let closing = false;
   let reportLoss: (error: Error) => void = () => {};
@@ -76,12 +83,12 @@ export async function openWorkerSession(databaseUrl: string, leaseMs: number): P
       close: async () => {
         closing = true;
         clearInterval(heartbeat);
-        await client.end().catch(() => {});
+        await endClient(client);
       },
     };
   } catch (error) {
     closing = true;
-    await client.end().catch(() => {});
+    await endClient(client);
     throw error;
   }
 }

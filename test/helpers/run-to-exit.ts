@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,14 +14,20 @@ export type FinishedProcess = {
 
 /**
  * Runs `node src/main.ts` with only the given environment (and PATH) until it exits, for startups that are
- * meant to fail. A process still running after `timeoutMs` is killed and the promise rejects.
+ * meant to fail. A process still running after `timeoutMs` is killed and the promise rejects. `onSpawn` gets the
+ * child, to signal it.
  */
-export function runServerToExit(env: Record<string, string>, timeoutMs = 20_000): Promise<FinishedProcess> {
+export function runServerToExit(
+  env: Record<string, string>,
+  timeoutMs = 20_000,
+  onSpawn?: (child: ChildProcess) => void,
+): Promise<FinishedProcess> {
   const child = spawn(process.execPath, [path.join(root, 'src/main.ts')], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  onSpawn?.(child);
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk: string) => {
