@@ -65,7 +65,8 @@ test('two processes on one database run 200 jobs with no job run twice', async (
 
 test('a starting process does not touch the running jobs of a live process', async () => {
   const a = await servers.start({ DATABASE_URL: db.url });
-  const { createJob } = await data(a.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 3000 } } });
+  // Long enough to be still running once B has started, even on a loaded machine where a start takes seconds.
+  const { createJob } = await data(a.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 10_000 } } });
   const running = await waitForJobStatus(a.url, createJob.id, 'RUNNING');
 
   const b = await servers.start({ DATABASE_URL: db.url });
@@ -74,7 +75,7 @@ test('a starting process does not touch the running jobs of a live process', asy
   expect(b.logs.map((entry) => entry.msg)).not.toContain('recovered the running jobs of processes that are gone');
 
   const done = await waitForJobStatus(b.url, createJob.id, 'COMPLETED');
-  expect(done).toMatchObject({ result: { sleptMs: 3000 }, attempt: 1, startedAt: running.startedAt });
+  expect(done).toMatchObject({ result: { sleptMs: 10_000 }, attempt: 1, startedAt: running.startedAt });
 });
 
 test('two processes started at the same moment on a database that does not exist yet both come up', async () => {
