@@ -84,13 +84,21 @@ export async function findJobById(db: CommonQueryMethods, tenant: string, id: st
     SELECT ${jobColumns} FROM jobs WHERE id = ${id} AND tenant = ${tenant}`);
 }
 
-/** Newest first, keyset-paginated on (created_at, id); asks for one row more than `limit` to know if more follow. */
+/**
+ * Newest first, keyset-paginated on (created_at, id); asks for one row more than `limit` to know if more follow.
+ * A rare status-and-kind filter (1,000,000 jobs, none FAILED of kind sleep) reads the combined index:
+ *   Limit -> Index Scan using jobs_tenant_kind_status_list_idx on jobs
+ *              Index Cond: ((tenant = 'default') AND (kind = 'sleep') AND (status = 'failed'))
+ * (several statuses: the same index with `status = ANY(…)`, then a Sort of the few rows it finds).
+ */
 export async function listJobs(
   db: CommonQueryMethods,
   filter: { tenant: string; statuses: readonly JobStatus[] | null; kind: string | null; after: JobCursor | null; limit: number },
 ): Promise<readonly Job[]> {
   const conditions = [sql.fragment`tenant = ${filter.tenant}`];
-  if (filter.statuses) conditions.push(sql.fragment`status = ANY(${sql.array(filter.statuses, 'text')})`);
+  // One status as `=`, so that the (tenant, [kind,] status, created_at) index returns rows in list order.
+  if (filter.statuses?.length === 1) conditions.push(sql.fragment`status = ${filter.statuses[0] as string}`);
+  else if (filter.statuses) conditions.push(sql.fragment`status = ANY(${sql.array(filter.statuses, 'text')})`);
   if (filter.kind !== null) conditions.push(sql.fragment`kind = ${filter.kind}`);
   if (filter.after) {
     conditions.push(sql.fragment`(created_at, id) < (${filter.after.createdAt}::timestamptz, ${filter.after.id}::uuid)`);
@@ -311,7 +319,9 @@ export async function requeueFinishedJob(db: CommonQueryMethods, tenant: string,
 
 /**
  * For the metrics' gauges: unfinished jobs by what they wait for, across all tenants and processes. The
- * status index keeps this to the unfinished jobs; the finished history is never read. A scrape must not hold a
+ * partial index jobs_unfinished_idx keeps this to the unfinished jobs; the finished history is never read:
+ *   Aggregate -> Bitmap Heap Scan on jobs -> Bitmap Index Scan on jobs_unfinished_idx
+ *                  Recheck Cond: (status = ANY ('{queued,running}')) A scrape must not hold a
  * connection while the database is slow, so the statement gives up after `timeoutMs`.
  */
 export async function countUnfinishedJobs(
@@ -334,14 +344,21 @@ export async function countUnfinishedJobs(
   });
 }
 
-/** Retention: deletes up to `batchSize` finished jobs older than `olderThanMs` (events go with them). */
+/**
+ * Retention: deletes up to `batchSize` finished jobs older than `olderThanMs`, oldest first (events go with
+ * them). The cutoff uses now() (the statement's start, as this runs on its own): an index condition cannot use
+ * a volatile clock_timestamp(), which made every pass scan the whole table:
+ *   Delete on jobs -> Nested Loop -> … Limit -> LockRows -> Index Scan using jobs_finished_at_idx on jobs
+ *                                                              Index Cond: (finished_at < (now() - '720:00:00'))
+ */
 export async function deleteFinishedJobs(db: CommonQueryMethods, olderThanMs: number, batchSize: number): Promise<number> {
   const result = await db.query(sql.unsafe`
     /* deleteFinishedJobs */
     DELETE FROM jobs WHERE id IN (
       SELECT id FROM jobs
-      WHERE finished_at < clock_timestamp() - make_interval(secs => ${olderThanMs / 1000})
+      WHERE finished_at < now() - make_interval(secs => ${olderThanMs / 1000})
         AND status IN ('completed', 'failed', 'cancelled')
+      ORDER BY finished_at
       LIMIT ${batchSize}
       FOR UPDATE SKIP LOCKED
     )`);
@@ -401,15 +418,19 @@ export async function findJobRevisions(
 }
 
 /**
- * Deletes event rows older than `olderThanMs`, a batch at a time so that no lock is held for long. A
- * subscriber that resumes from a pruned revision gets the current row instead (see job-hub.ts).
+ * Deletes event rows older than `olderThanMs`, oldest first, a batch at a time so that no lock is held for
+ * long. A subscriber that resumes from a pruned revision gets the current row instead (see job-hub.ts). As in
+ * deleteFinishedJobs, the cutoff uses now() so that the index can serve it:
+ *   Delete on job_events -> InitPlan: Limit -> Index Scan using job_events_recorded_at_idx on job_events
+ *                                                Index Cond: (recorded_at < (now() - '01:00:00'))
  */
 export async function pruneJobEvents(db: CommonQueryMethods, olderThanMs: number, batchSize: number): Promise<number> {
   const result = await db.query(sql.unsafe`
     /* pruneJobEvents */
     DELETE FROM job_events WHERE ctid = ANY(ARRAY(
       SELECT ctid FROM job_events
-      WHERE recorded_at < clock_timestamp() - make_interval(secs => ${olderThanMs / 1000})
+      WHERE recorded_at < now() - make_interval(secs => ${olderThanMs / 1000})
+      ORDER BY recorded_at
       LIMIT ${batchSize}
     ))`);
   return result.rowCount;
