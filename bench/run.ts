@@ -21,8 +21,8 @@ import { runMigrations } from '../src/db/migrate.ts';
 import { type CpuShare, cpuShare, formatCpuShare, sampleCpu } from './cpu-usage.ts';
 import { measureDelivery } from './delivery.ts';
 import { createGraphQLClient, createJob, createJobBody, percentile, runClosedLoop } from './http-load.ts';
-import { benchPostgres } from './postgres.ts';
 import { measureLargeTable } from './large-table.ts';
+import { benchPostgres } from './postgres.ts';
 import { type ServerProcess, startServerProcess, stopAllServerProcesses, tail } from './server-process.ts';
 
 const REQUESTS = 3000;
