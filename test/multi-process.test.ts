@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
-import { CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
+import { CancelJobDocument, CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
 import { attachDatabase, createTestDatabase, freshDatabaseUrl, type TestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
 import { waitForJobStatus } from './helpers/jobs.ts';
@@ -65,8 +65,8 @@ test('two processes on one database run 200 jobs with no job run twice', async (
 
 test('a starting process does not touch the running jobs of a live process', async () => {
   const a = await servers.start({ DATABASE_URL: db.url });
-  // Long enough to be still running once B has started, even on a loaded machine where a start takes seconds.
-  const { createJob } = await data(a.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 10_000 } } });
+  // A job that outlasts B's start however slow the machine is; it is cancelled at the end.
+  const { createJob } = await data(a.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 600_000 } } });
   const running = await waitForJobStatus(a.url, createJob.id, 'RUNNING');
 
   const b = await servers.start({ DATABASE_URL: db.url });
@@ -74,8 +74,11 @@ test('a starting process does not touch the running jobs of a live process', asy
   expect(job).toMatchObject({ status: 'RUNNING', startedAt: running.startedAt, attempt: 1, error: null });
   expect(b.logs.map((entry) => entry.msg)).not.toContain('recovered the running jobs of processes that are gone');
 
-  const done = await waitForJobStatus(b.url, createJob.id, 'COMPLETED');
-  expect(done).toMatchObject({ result: { sleptMs: 10_000 }, attempt: 1, startedAt: running.startedAt });
+  // Still A's one run: cancelled through B, it ends as that attempt, never started again.
+  await data(b.url, CancelJobDocument, { id: createJob.id });
+  const done = await waitForJobStatus(b.url, createJob.id, 'CANCELLED');
+  expect(done).toMatchObject({ attempt: 1, startedAt: running.startedAt });
+  expect(b.logs.filter((entry) => entry.msg === 'job started' && entry.jobId === createJob.id)).toEqual([]);
 });
 
 test('two processes started at the same moment on a database that does not exist yet both come up', async () => {

@@ -41,7 +41,7 @@ export async function claimDataDir(databaseDir: string): Promise<DataDirClaim> {
             'or give this one its own EMBEDDED_POSTGRES_DIR, EMBEDDED_POSTGRES_PORT and PORT',
         );
       }
-      logger.info('taking over the embedded PostgreSQL folder from a jobql that is gone', { pid: pidLine });
+      logger.info('taking over the embedded PostgreSQL folder from a jobql that is gone', { ownerPid: pidLine });
       await rm(file, { force: true });
     }
     throw new Error(`could not claim ${file}: other processes keep claiming it`);

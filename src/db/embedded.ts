@@ -17,6 +17,8 @@ export type EmbeddedOptions = {
    * Ctrl-C on `npm test` (which skips jest's global teardown) takes it down too.
    */
   ownSession?: boolean;
+  /** Server settings passed as `-c name=value` (the test run's throwaway server trades durability for speed). */
+  settings?: Record<string, string>;
 };
 
 const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
@@ -67,7 +69,10 @@ export async function startEmbeddedPostgres(dir: string, port: number, options: 
       });
       await pg.initialise();
     }
-    const postmaster = await startPostmaster(databaseDir, port, options.ownSession ?? true);
+    const postmaster = await startPostmaster(databaseDir, port, {
+      ownSession: options.ownSession ?? true,
+      settings: options.settings ?? {},
+    });
     return {
       databaseUrl: `postgres://postgres:postgres@127.0.0.1:${port}/jobql`,
       stop: async () => {

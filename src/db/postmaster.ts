@@ -16,8 +16,13 @@ const FAST_SHUTDOWN_MS = 30_000;
  * database itself after draining. A postmaster orphaned by a SIGKILLed app keeps running either way; the next
  * start stops it (stopLeftoverPostmaster).
  */
-export async function startPostmaster(databaseDir: string, port: number, ownSession: boolean): Promise<Postmaster> {
-  const child = spawn(await postgresBinary(), ['-D', databaseDir, '-p', String(port)], {
+export async function startPostmaster(
+  databaseDir: string,
+  port: number,
+  { ownSession, settings }: { ownSession: boolean; settings: Record<string, string> },
+): Promise<Postmaster> {
+  const flags = Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
+  const child = spawn(await postgresBinary(), ['-D', databaseDir, '-p', String(port), ...flags], {
     ...postgresUserIds(),
     detached: ownSession,
     stdio: ['ignore', 'ignore', 'pipe'],

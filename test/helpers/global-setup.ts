@@ -18,7 +18,11 @@ export default async function globalSetup(): Promise<void> {
     // mkdtemp makes a folder only its owner can enter; as root, PostgreSQL runs as the postgres user.
     await chmod(dir, 0o755);
     // In the terminal's process group: Ctrl-C on `npm test` skips the global teardown, and must not leave it running.
-    const embedded = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort(), { ownSession: false });
+    // A throwaway server: no fsync (no test is about surviving a power loss), and room for many server processes.
+    const embedded = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort(), {
+      ownSession: false,
+      settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_connections: '300' },
+    });
     (globalThis as { jobqlEmbedded?: unknown }).jobqlEmbedded = { ...embedded, dir };
     const admin = new URL(embedded.databaseUrl);
     admin.pathname = '/postgres';
