@@ -182,9 +182,10 @@ describe('a stream of large distinct documents', () => {
       const cpuBefore = cpuMs(pid);
       await eventLoopLagMaxMs(server.url);
       const probe = probeHealth(server.url);
-      const counts = await stream(server.url, bodies, 4).catch((error) => {
+      const counts = await stream(server.url, bodies, 4).catch(async (error) => {
+        await probe.stop();
         throw new Error(
-          `the stream failed (${error}); server exit ${server.child.exitCode ?? server.child.signalCode}: ${server.stderr().slice(-400)}`,
+          `the stream failed (${error}); server exit ${server.child.exitCode ?? server.child.signalCode}: ${server.stderr().match(/FATAL ERROR.*/)?.[0] ?? server.stderr().slice(-400)}`,
         );
       });
       const latencies = await probe.stop();
