@@ -1,5 +1,5 @@
 import type { Config } from './config.ts';
-import { ensureDatabaseExists, redactDatabaseUrl } from './db/database.ts';
+import { ensureDatabaseExists, redactDatabaseUrl, withApplicationName } from './db/database.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
 import { runMigrations } from './db/migrate.ts';
 import { createDatabasePool, type DatabasePool, pingDatabase } from './db/pool.ts';
@@ -17,6 +17,7 @@ import { createJobUpdates } from './notify/job-updates.ts';
 import { type Listener, startListener } from './notify/listener.ts';
 import { recoverDeadWorkers, startMaintenance } from './runner/maintenance.ts';
 import { type Runner, startRunner } from './runner/runner.ts';
+import { newSessionTag, startWorkerPresence, type WorkerPresence } from './runner/worker-session.ts';
 
 export type App = {
   /** http://host:port of the running server; null in worker-only mode. */
@@ -41,6 +42,7 @@ export async function startApp(config: Config): Promise<App> {
   let listener: Listener | null = null;
   let hub: JobHub | null = null;
   let maintenance: { stop: () => void } | null = null;
+  let presence: WorkerPresence | null = null;
   let stopping = false;
   const metrics = createMetrics();
   try {
@@ -54,18 +56,25 @@ export async function startApp(config: Config): Promise<App> {
     const applied = await runMigrations(databaseUrl);
     if (applied.length > 0) logger.info('applied migrations', { migrations: applied });
 
+    // Every connection of this process carries its session tag, so that others can end them all if it stops
+    // answering (see worker-session.ts).
+    const sessionTag = newSessionTag();
     // Pool: one connection per job slot for finishing and progress writes, plus room for API requests.
-    pool = await createDatabasePool(databaseUrl, Math.max(10, config.workerConcurrency + 5));
-    await recoverDeadWorkers(pool, config.retryBackoffMs, metrics);
-    maintenance = startMaintenance({
+    pool = await createDatabasePool(withApplicationName(databaseUrl, `${sessionTag}:pool`), Math.max(10, config.workerConcurrency + 5));
+    const recovery = {
       pool,
       leaseMs: config.jobLeaseMs,
-      retentionMs: config.jobRetentionMs,
+      abortGraceMs: config.abortGraceMs,
       retryBackoffMs: config.retryBackoffMs,
       metrics,
-    });
+    };
+    await recoverDeadWorkers(recovery);
+    maintenance = startMaintenance({ ...recovery, retentionMs: config.jobRetentionMs });
 
-    listener = await startListener(databaseUrl);
+    // Every process, API-only ones included, proves it answers: a frozen one's listener holds the
+    // notification queue for everyone until the others terminate it.
+    presence = await startWorkerPresence({ databaseUrl, leaseMs: config.jobLeaseMs, sessionTag });
+    listener = await startListener(databaseUrl, `${sessionTag}:listener`);
     hub = createJobHub({ pool, listener, recheckIntervalMs: config.liveRecheckMs, maxWatches: config.maxSubscriptions });
 
     const schema = buildSchema();
@@ -114,10 +123,9 @@ export async function startApp(config: Config): Promise<App> {
     if (config.workerConcurrency > 0) {
       runner = await startRunner({
         pool,
-        databaseUrl,
+        presence,
         concurrency: config.workerConcurrency,
         pollIntervalMs: config.pollIntervalMs,
-        leaseMs: config.jobLeaseMs,
         retryBackoffMs: config.retryBackoffMs,
         abortGraceMs: config.abortGraceMs,
         onJobChanged: listener.onChange,
@@ -139,6 +147,8 @@ export async function startApp(config: Config): Promise<App> {
         stopping = true;
         web?.stopAccepting();
         await runner?.stop(config.shutdownGraceMs);
+        // After the runner has ended its jobs: deregisters this process and releases its lock.
+        await presence?.close();
         maintenance?.stop();
         await hub?.close();
         await web?.close();
@@ -153,6 +163,7 @@ export async function startApp(config: Config): Promise<App> {
     return { url, metricsUrl: probes?.url ?? null, databaseUrl, stop };
   } catch (error) {
     await runner?.stop(0).catch(() => {});
+    await presence?.close().catch(() => {});
     maintenance?.stop();
     await hub?.close().catch(() => {});
     await listener?.close().catch(() => {});

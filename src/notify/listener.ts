@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { withApplicationName } from '../db/database.ts';
 import { logger } from '../logger.ts';
 
 export const JOB_CHANGED_CHANNEL = 'jobql_job_changed';
@@ -22,7 +23,7 @@ export type Listener = {
  * no LISTEN API; it must be a direct session (not a transaction-mode pooler). NOTIFY is a hint, not a log:
  * when the connection drops it reconnects with backoff and tells its users to re-read the rows they watch.
  */
-export async function startListener(databaseUrl: string): Promise<Listener> {
+export async function startListener(databaseUrl: string, applicationName = 'jobql listener'): Promise<Listener> {
   const changeHandlers: Array<(change: JobChange) => void> = [];
   const reconnectHandlers: Array<() => void> = [];
   const lostHandlers: Array<() => void> = [];
@@ -30,7 +31,9 @@ export async function startListener(databaseUrl: string): Promise<Listener> {
   let client: pg.Client | null = null;
 
   const connect = async (): Promise<{ lost: Promise<unknown> }> => {
-    const next = new pg.Client({ connectionString: databaseUrl, application_name: 'jobql listener', keepAlive: true });
+    // Named after the process's session tag: a process declared dead has this connection terminated, which
+    // frees its place in the notification queue (a stalled listener holds the queue's tail for everyone).
+    const next = new pg.Client({ connectionString: withApplicationName(databaseUrl, applicationName), keepAlive: true });
     const lost = new Promise((resolve) => {
       next.on('error', resolve);
       next.on('end', () => resolve(new Error('listener connection ended')));
