@@ -111,16 +111,19 @@ test('a frozen process: its job is recovered within the lease, its sessions are 
   process.stdout.write(`frozen process: job recovered ${recoveredAfterMs} ms after SIGSTOP (JOB_LEASE_MS=${LEASE_MS})\n`);
 }, 90_000);
 
-test('timeoutMs and cancelJob are honoured for the jobs of a frozen process, by the processes that still answer', async () => {
-  const [a, b] = (await servers.startAll(env({ WORKER_CONCURRENCY: '2' }), env({ WORKER_CONCURRENCY: '0' }))) as [
-    ServerProcess,
-    ServerProcess,
-  ];
+test('timeoutMs and cancelJob are honoured for the jobs of a frozen process, and a frozen API-only process loses its sessions too', async () => {
+  const [a, b, c] = (await servers.startAll(
+    env({ WORKER_CONCURRENCY: '2' }),
+    env({ WORKER_CONCURRENCY: '0' }),
+    env({ WORKER_CONCURRENCY: '0' }),
+  )) as [ServerProcess, ServerProcess, ServerProcess];
   const { createJob: timed } = await data(b.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 60_000 }, timeoutMs: 1000 } });
   const { createJob: cancelled } = await data(b.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 60_000 } } });
   await waitForJobStatus(b.url, timed.id, 'RUNNING');
   await waitForJobStatus(b.url, cancelled.id, 'RUNNING');
   a.child.kill('SIGSTOP');
+  // C runs no jobs, but its stalled listener would hold PostgreSQL's notification queue for everyone.
+  c.child.kill('SIGSTOP');
   const { cancelJob } = await data(b.url, CancelJobDocument, { id: cancelled.id });
   expect(cancelJob.status).toBe('RUNNING');
 
@@ -130,5 +133,21 @@ test('timeoutMs and cancelJob are honoured for the jobs of a frozen process, by 
   ]);
   expect(timedOut.error).toMatchObject({ code: 'TIMEOUT', message: expect.stringContaining('1000 ms') });
   expect(cancelledJob.result).toBeNull();
+
+  const opened = c.logs.find((entry) => entry.msg === 'worker session open') as { sessionTag: string; workerId: number };
+  await waitFor(
+    "the frozen API-only process's sessions to be terminated",
+    async () => {
+      const rows = await db.query('SELECT pid FROM pg_stat_activity WHERE application_name LIKE $1', [`${opened.sessionTag}:%`]);
+      return rows.length === 0 ? true : undefined;
+    },
+    WITHIN_MS,
+  );
   a.child.kill('SIGCONT');
-}, 60_000);
+  c.child.kill('SIGCONT');
+  // C comes back under a new worker id and serves again.
+  await waitFor('C to rejoin', async () =>
+    c.logs.some((entry) => entry.msg === 'worker session open' && entry.workerId !== opened.workerId) ? true : undefined,
+  );
+  expect((await waitForJobStatus(c.url, cancelled.id, 'CANCELLED')).id).toBe(cancelled.id);
+}, 90_000);
