@@ -215,6 +215,11 @@ export async function startWorkerPresence(options: { databaseUrl: string; leaseM
       if (!session) {
         try {
           session = await open(lostWorkerId);
+          if (closing) {
+            // close() came while this one was opening: it must not outlive the process's stop.
+            await session.close();
+            return;
+          }
           current = session;
           failures = 0;
           ready();
