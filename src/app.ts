@@ -1,5 +1,5 @@
 import type { Config } from './config.ts';
-import { redactDatabaseUrl, untilAborted, waitForDatabase } from './db/database.ts';
+import { redactDatabaseUrl, untilAborted, waitForDatabase, withApplicationName } from './db/database.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
 import { runMigrations } from './db/migrate.ts';
 import { createDatabasePool, type DatabasePool, pingDatabase } from './db/pool.ts';
@@ -19,6 +19,7 @@ import { createJobUpdates } from './notify/job-updates.ts';
 import { type Listener, startListener } from './notify/listener.ts';
 import { recoverDeadWorkers, startMaintenance } from './runner/maintenance.ts';
 import { type Runner, startRunner } from './runner/runner.ts';
+import { newSessionTag, startWorkerPresence, type WorkerPresence } from './runner/worker-session.ts';
 
 export type App = {
   /** http://host:port of the running server; null in worker-only mode. */
@@ -47,6 +48,7 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
   let listener: Listener | null = null;
   let hub: JobHub | null = null;
   let maintenance: { stop: () => void } | null = null;
+  let presence: WorkerPresence | null = null;
   let stopping = false;
   const metrics = createMetrics();
   try {
@@ -60,18 +62,30 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
     const applied = await untilAborted(runMigrations(databaseUrl, timeouts), signal);
     if (applied.length > 0) logger.info('applied migrations', { migrations: applied });
 
+    // Every connection of this process carries its session tag, so that others can end them all if it stops
+    // answering (see worker-session.ts).
+    const sessionTag = newSessionTag();
     // Pool: one connection per job slot for finishing and progress writes, plus room for API requests.
-    pool = await untilAborted(createDatabasePool(databaseUrl, Math.max(10, config.workerConcurrency + 5), timeouts), signal);
-    await untilAborted(recoverDeadWorkers(pool, config.retryBackoffMs, metrics), signal);
-    maintenance = startMaintenance({
+    pool = await untilAborted(
+      createDatabasePool(withApplicationName(databaseUrl, `${sessionTag}:pool`), Math.max(10, config.workerConcurrency + 5), timeouts),
+      signal,
+    );
+    const recovery = {
       pool,
       leaseMs: config.jobLeaseMs,
-      retentionMs: config.jobRetentionMs,
+      abortGraceMs: config.abortGraceMs,
       retryBackoffMs: config.retryBackoffMs,
       metrics,
-    });
+    };
+    await untilAborted(recoverDeadWorkers(recovery), signal);
+    maintenance = startMaintenance({ ...recovery, retentionMs: config.jobRetentionMs });
 
-    listener = await untilAborted(startListener(databaseUrl, timeouts), signal);
+    // Every process, API-only ones included, proves it answers: a frozen one's listener holds the
+    // notification queue for everyone until the others terminate it.
+    presence = await untilAborted(startWorkerPresence({ databaseUrl, leaseMs: config.jobLeaseMs, sessionTag, timeouts }), signal);
+    listener = await untilAborted(startListener(databaseUrl, `${sessionTag}:listener`, timeouts), signal);
+    // The listener reconnected: the database is back, so a lost worker session is reopened now.
+    listener.onReconnect(presence.retryNow);
     hub = createJobHub({
       pool,
       listener,
@@ -142,11 +156,9 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
       runner = await untilAborted(
         startRunner({
           pool,
-          databaseUrl,
-          databaseTimeouts: timeouts,
+          presence,
           concurrency: config.workerConcurrency,
           pollIntervalMs: config.pollIntervalMs,
-          leaseMs: config.jobLeaseMs,
           retryBackoffMs: config.retryBackoffMs,
           abortGraceMs: config.abortGraceMs,
           onJobChanged: listener.onChange,
@@ -171,6 +183,8 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
         stopping = true;
         web?.stopAccepting();
         await runner?.stop(config.shutdownGraceMs);
+        // After the runner has ended its jobs: deregisters this process and releases its lock.
+        await presence?.close();
         maintenance?.stop();
         await hub?.close();
         await web?.close();
@@ -185,6 +199,7 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
     return { url, metricsUrl: probes?.url ?? null, databaseUrl, stop };
   } catch (error) {
     await runner?.stop(0).catch(() => {});
+    await presence?.close().catch(() => {});
     maintenance?.stop();
     await hub?.close().catch(() => {});
     await listener?.close().catch(() => {});

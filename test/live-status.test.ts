@@ -224,7 +224,7 @@ describe('when the listener connection is terminated', () => {
       await waitFor('the first event', async () => (stream.results.length > 0 ? true : undefined));
       const terminated = await db.query<{ ok: boolean }>(
         `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
-         WHERE application_name = 'jobql listener' AND datname = current_database()`,
+         WHERE application_name LIKE 'jobql:%:listener' AND datname = current_database()`,
       );
       expect(terminated).toEqual([{ ok: true }]);
       expect(await stream.done).toEqual({ completed: true });

@@ -31,7 +31,7 @@ test('when the database ends the process session, its running job is INTERRUPTED
   // What a database restart or a network cut does to the session that holds the liveness lock.
   const terminated = await db.query<{ pg_terminate_backend: boolean }>(
     `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-     WHERE application_name = 'jobql worker session' AND datname = current_database()`,
+     WHERE application_name LIKE 'jobql:%:session' AND datname = current_database()`,
   );
   expect(terminated).toEqual([{ pg_terminate_backend: true }]);
 

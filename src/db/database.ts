@@ -17,6 +17,17 @@ export function redactDatabaseUrl(databaseUrl: string): string {
 }
 
 /**
+ * The URL with `application_name` set (replacing one the URL carries): every connection of a process is named
+ * after it (see newSessionTag), so that the sessions of a process declared dead can be found and terminated.
+ * Set in the URL because a `pg` connection string overrides the client's own options.
+ */
+export function withApplicationName(databaseUrl: string, applicationName: string): string {
+  const url = new URL(databaseUrl);
+  url.searchParams.set('application_name', applicationName);
+  return url.toString();
+}
+
+/**
  * Creates the database named in the URL when the server is reachable but the database is missing.
  * Two processes may race here: the loser's CREATE DATABASE fails with duplicate_database, which is fine.
  */

@@ -1,4 +1,4 @@
-import type { CommonQueryMethods } from 'slonik';
+import type { CommonQueryMethods, FragmentSqlToken } from 'slonik';
 import { z } from 'zod';
 import { sql } from '../db/sql.ts';
 import type { JobCursor } from './cursor.ts';
@@ -194,7 +194,7 @@ export async function completeJob(db: CommonQueryMethods, claim: Claim, result: 
  * exponential backoff with jitter (base·2^(attempt-1), capped at an hour, ±25%), keeping the error as
  * lastError; otherwise it is FAILED.
  */
-const endAttempt = (error: { code: string; message: string }, backoffBaseMs: number) => sql.fragment`
+const endAttempt = (error: { code: string | FragmentSqlToken; message: string | FragmentSqlToken }, backoffBaseMs: number) => sql.fragment`
   status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
                 WHEN attempt < max_attempts THEN 'queued' ELSE 'failed' END,
   error = CASE WHEN cancel_requested_at IS NOT NULL THEN error ELSE ${error.message} END,
@@ -280,6 +280,155 @@ export async function recoverJobsOfDeadWorkers(db: CommonQueryMethods, backoffBa
     FROM dead_workers
     WHERE jobs.status = 'running' AND jobs.worker_id = dead_workers.worker_id
     RETURNING jobs.id, jobs.kind, jobs.status, jobs.error_code AS "errorCode"`);
+}
+
+// Liveness by heartbeat (migrations/005). The lock above says "connected"; a process stopped with SIGSTOP,
+// or whose event loop is blocked, stays connected (the kernel answers TCP keepalives for it) while it does
+// nothing. So each process also writes a heartbeat from its own event loop, and one whose heartbeat is older
+// than the lease, by the database's clock, is treated as dead: its row is deleted, its sessions terminated
+// (which releases its lock and its place in the notification queue) and its running jobs recovered.
+
+/**
+ * The worker session's own connection: a pg.Client outside slonik's pool (see worker-session.ts), so its
+ * statements are plain text. They run there, not on the pool, so that a busy pool cannot delay a heartbeat.
+ */
+export type SessionClient = { query: (text: string, values: unknown[]) => Promise<{ rowCount: number | null }> };
+
+/** A process announces itself under a worker id; its heartbeat starts now. */
+export async function registerWorker(session: SessionClient, workerId: number, sessionTag: string): Promise<void> {
+  await session.query('/* registerWorker */ INSERT INTO workers (id, session_tag) VALUES ($1, $2)', [workerId, sessionTag]);
+}
+
+/**
+ * The heartbeat, with the database's clock. False when the row is gone: another process has judged this one
+ * dead (and ended its jobs), so it must stop acting under this worker id.
+ */
+export async function recordWorkerHeartbeat(session: SessionClient, workerId: number): Promise<boolean> {
+  const result = await session.query('/* recordWorkerHeartbeat */ UPDATE workers SET heartbeat_at = now() WHERE id = $1', [workerId]);
+  return result.rowCount === 1;
+}
+
+/** A process that stops, or that left a worker id behind after losing its session, removes its row. */
+export async function deregisterWorker(session: SessionClient, workerId: number): Promise<void> {
+  await session.query('/* deregisterWorker */ DELETE FROM workers WHERE id = $1', [workerId]);
+}
+
+const seconds = (ms: number) => sql.fragment`make_interval(secs => ${ms / 1000})`;
+
+/**
+ * Deletes the rows of processes whose heartbeat is older than the lease, and returns them. SKIP LOCKED: a
+ * row locked by its own heartbeat (that process answers) or by another recovering process is not ours.
+ */
+export async function removeUnresponsiveWorkers(
+  db: CommonQueryMethods,
+  leaseMs: number,
+): Promise<readonly { id: number; sessionTag: string }[]> {
+  return db.any(sql.type(z.object({ id: z.number(), sessionTag: z.string() }))`
+    /* removeUnresponsiveWorkers */
+    WITH unresponsive AS MATERIALIZED (
+      SELECT id FROM workers WHERE heartbeat_at < now() - ${seconds(leaseMs)}
+      FOR UPDATE SKIP LOCKED
+    )
+    DELETE FROM workers USING unresponsive WHERE workers.id = unresponsive.id
+    RETURNING workers.id, workers.session_tag AS "sessionTag"`);
+}
+
+/**
+ * Terminates every session (lock session, listener, pool connections) of the processes with these tags,
+ * unless the tag also has a fresh heartbeat (the process came back under a new worker id meanwhile), and
+ * waits up to a second for each to end. Only sessions this role may signal are touched (the same role, or
+ * any as superuser), so a foreign session never makes recovery fail; the running statement's own backend
+ * is spared (a process recovering its own stale row ends its other sessions and then finds out).
+ */
+export async function terminateSessionsOfUnresponsiveProcesses(
+  db: CommonQueryMethods,
+  sessionTags: readonly string[],
+  leaseMs: number,
+): Promise<number> {
+  if (sessionTags.length === 0) return 0;
+  return db.oneFirst(sql.type(z.object({ terminated: z.number() }))`
+    /* terminateSessionsOfUnresponsiveProcesses */
+    SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid, 1000))::int AS terminated
+    FROM pg_stat_activity a
+    JOIN unnest(${sql.array(sessionTags, 'text')}) AS t (tag) ON a.application_name LIKE t.tag || ':%'
+    WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND pg_has_role(a.usesysid, 'USAGE')
+      AND NOT EXISTS (SELECT FROM workers w WHERE w.session_tag = t.tag AND w.heartbeat_at >= now() - ${seconds(leaseMs)})`);
+}
+
+/** Default timeouts of the kinds this process knows (a job's own timeoutMs wins). */
+export type KindTimeouts = readonly { kind: string; timeoutMs: number }[];
+
+/**
+ * Running jobs with their time limit (the job's timeoutMs, else its kind's default), picked by `condition`
+ * on `j` (jobs) and `limit_ms`. The claim is returned under other names than jobs' columns, so that the
+ * UPDATE that joins it can match the same attempt (a job ended and claimed again meanwhile is not touched).
+ */
+const runningJobsWithLimit = (kindTimeouts: KindTimeouts, condition: (limitMs: FragmentSqlToken) => FragmentSqlToken) => {
+  const limitMs = sql.fragment`coalesce(j.timeout_ms, d.default_ms)`;
+  return sql.fragment`
+    SELECT j.id AS job_id, j.worker_id AS claimed_by, j.attempt AS claimed_attempt, ${limitMs} AS limit_ms
+    FROM jobs j
+    LEFT JOIN unnest(${sql.array(
+      kindTimeouts.map((k) => k.kind),
+      'text',
+    )}::text[], ${sql.array(
+      kindTimeouts.map((k) => k.timeoutMs),
+      'int4',
+    )}::int[]) AS d (kind, default_ms) ON d.kind = j.kind
+    WHERE j.status = 'running' AND ${condition(limitMs)}`;
+};
+
+// An attempt ended by another process: TIMEOUT when it has run past its limit, else `fallback`; a cancel
+// request still wins (endAttempt).
+const pastLimit = sql.fragment`(limit_ms IS NOT NULL AND started_at + make_interval(secs => limit_ms / 1000.0) <= now())`;
+const timeoutOr = (fallback: { code: string; message: string }) => ({
+  code: sql.fragment`CASE WHEN ${pastLimit} THEN 'TIMEOUT' ELSE ${fallback.code} END`,
+  message: sql.fragment`CASE WHEN ${pastLimit} THEN format('the job ran longer than its timeout of %s ms', limit_ms) ELSE ${fallback.message} END`,
+});
+const endedJoined = sql.fragment`
+  FROM picked WHERE jobs.id = picked.job_id AND jobs.status = 'running'
+    AND jobs.worker_id = picked.claimed_by AND jobs.attempt = picked.claimed_attempt
+  RETURNING jobs.id, jobs.kind, jobs.status, jobs.error_code AS "errorCode"`;
+
+/** Ends the running attempts of workers judged dead by their heartbeat: INTERRUPTED, or TIMEOUT when overdue. */
+export async function endRunningJobsOfWorkers(
+  db: CommonQueryMethods,
+  workerIds: readonly number[],
+  options: { backoffBaseMs: number; kindTimeouts: KindTimeouts },
+): Promise<readonly EndedAttempt[]> {
+  if (workerIds.length === 0) return [];
+  return db.any(sql.type(endedAttempt)`
+    /* endRunningJobsOfWorkers */
+    WITH picked AS MATERIALIZED (
+      ${runningJobsWithLimit(options.kindTimeouts, () => sql.fragment`j.worker_id = ANY(${sql.array(workerIds, 'int4')})`)}
+    )
+    UPDATE jobs SET ${endAttempt(timeoutOr(interrupted), options.backoffBaseMs)}
+    ${endedJoined}`);
+}
+
+/**
+ * Timeouts and cancel requests enforced by any process, whoever runs the job: a running attempt whose time
+ * limit passed more than ABORT_GRACE_MS + the lease ago ends TIMEOUT, one whose cancel request is older than
+ * that ends CANCELLED. A live owner ends its attempts within ABORT_GRACE_MS of either (plus a poll interval for
+ * a missed cancel notification), so this only acts where the owner cannot: it stopped answering for less
+ * than the lease, its writes fail, or it does not know the kind's default timeout.
+ */
+export async function endOverdueJobs(
+  db: CommonQueryMethods,
+  options: { leaseMs: number; abortGraceMs: number; backoffBaseMs: number; kindTimeouts: KindTimeouts },
+): Promise<readonly EndedAttempt[]> {
+  const slackMs = options.abortGraceMs + options.leaseMs;
+  return db.any(sql.type(endedAttempt)`
+    /* endOverdueJobs */
+    WITH picked AS MATERIALIZED (
+      ${runningJobsWithLimit(
+        options.kindTimeouts,
+        (limitMs) => sql.fragment`(j.cancel_requested_at < now() - ${seconds(slackMs)}
+          OR j.started_at + make_interval(secs => (${limitMs} + ${slackMs}) / 1000.0) < now())`,
+      )}
+    )
+    UPDATE jobs SET ${endAttempt(timeoutOr(interrupted), options.backoffBaseMs)}
+    ${endedJoined}`);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { DatabaseTimeouts } from '../config.ts';
+import { withApplicationName } from '../db/database.ts';
 import { DEFAULT_DATABASE_TIMEOUTS, endClient, pgClientTimeouts } from '../db/timeouts.ts';
 import { logger } from '../logger.ts';
 
@@ -25,7 +26,11 @@ export type Listener = {
  * no LISTEN API; it must be a direct session (not a transaction-mode pooler). NOTIFY is a hint, not a log:
  * when the connection drops it reconnects with backoff and tells its users to re-read the rows they watch.
  */
-export async function startListener(databaseUrl: string, timeouts: DatabaseTimeouts = DEFAULT_DATABASE_TIMEOUTS): Promise<Listener> {
+export async function startListener(
+  databaseUrl: string,
+  applicationName = 'jobql listener',
+  timeouts: DatabaseTimeouts = DEFAULT_DATABASE_TIMEOUTS,
+): Promise<Listener> {
   const changeHandlers: Array<(change: JobChange) => void> = [];
   const reconnectHandlers: Array<() => void> = [];
   const lostHandlers: Array<() => void> = [];
@@ -33,9 +38,10 @@ export async function startListener(databaseUrl: string, timeouts: DatabaseTimeo
   let client: pg.Client | null = null;
 
   const connect = async (): Promise<{ lost: Promise<unknown> }> => {
+    // Named after the process's session tag: a process declared dead has this connection terminated, which
+    // frees its place in the notification queue (a stalled listener holds the queue's tail for everyone).
     const next = new pg.Client({
-      connectionString: databaseUrl,
-      application_name: 'jobql listener',
+      connectionString: withApplicationName(databaseUrl, applicationName),
       keepAlive: true,
       ...pgClientTimeouts(timeouts),
     });

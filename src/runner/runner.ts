@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DatabasePool } from 'slonik';
-import type { DatabaseTimeouts } from '../config.ts';
 import { type Job, type JsonValue, UnreadableJson } from '../jobs/job.ts';
 import {
   claimNextJobs,
@@ -21,7 +20,7 @@ import { clipForLog, logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { JobChange } from '../notify/listener.ts';
 import { createProgressWriter } from './progress.ts';
-import { openWorkerSession, type WorkerSession } from './worker-session.ts';
+import type { WorkerPresence, WorkerSession } from './worker-session.ts';
 
 export type Runner = {
   /** Stops claiming, gives running jobs `graceMs` to finish, aborts the rest and ends them as INTERRUPTED. */
@@ -31,10 +30,6 @@ export type Runner = {
   /** Null while the runner has its session and its last claim worked; otherwise why it cannot run jobs (for /readyz). */
   notReadyReason: () => string | null;
 };
-
-// While the database is away the session is reopened at least this often, so claiming resumes within about a
-// second of its return even when no listener reconnect announces it (a hung link that came back).
-const SESSION_RETRY_MAX_DELAY_MS = 1000;
 
 type RunningJob = { controller: AbortController; done: Promise<void> };
 
@@ -48,36 +43,32 @@ const timedOut = (ms: number): StopReason => ({ code: 'TIMEOUT', message: `the j
 /**
  * Runs queued jobs, up to `concurrency` at once. A job is started as soon as a NOTIFY says one was queued;
  * a slow poll backs the notification up, since NOTIFY is only a hint. Correctness never depends on this
- * process's memory: claims are rows locked with SKIP LOCKED, and liveness is the session's advisory lock.
+ * process's memory: claims are rows locked with SKIP LOCKED, and liveness is the worker session's advisory
+ * lock and heartbeat (see worker-session.ts).
  */
 export async function startRunner(options: {
   pool: DatabasePool;
-  databaseUrl: string;
-  databaseTimeouts?: DatabaseTimeouts;
+  /** This process's worker session: the worker id claims are made under, and whether it may claim now. */
+  presence: WorkerPresence;
   concurrency: number;
   pollIntervalMs: number;
-  /** Liveness of this process's session (see worker-session.ts). */
-  leaseMs: number;
   /** Base of the exponential backoff between attempts. */
   retryBackoffMs: number;
   /** How long a handler whose signal fired (timeout, cancel) may take to stop before its slot is taken back. */
   abortGraceMs: number;
   /** Registers the runner for the process's job change notifications: wake-ups and cancel requests. */
   onJobChanged: (handler: (change: JobChange) => void) => void;
-  /** Registers the runner for "the database is back" (the listener reconnected): reopen the session and claim now. */
+  /** Registers the runner for "the database is back" (the listener reconnected): claim now. */
   onDatabaseBack?: (handler: () => void) => void;
   metrics: Metrics;
 }): Promise<Runner> {
-  const { pool, concurrency } = options;
+  const { pool, concurrency, presence } = options;
   const running = new Map<string, RunningJob>();
-  let session: WorkerSession | null = null;
   let stopping = false;
   let filling = false;
   let fillAgain = false;
   let dueTimer: NodeJS.Timeout | null = null;
   let claimFailing = false;
-  // Ends the supervisor's wait between attempts to reopen the session, when the database is known to be back.
-  let retryNow = new AbortController();
 
   const wake = () => {
     void fillSlots();
@@ -93,7 +84,11 @@ export async function startRunner(options: {
     try {
       do {
         fillAgain = false;
-        while (!stopping && session && running.size < concurrency) {
+        while (!stopping && running.size < concurrency) {
+          // No claim while this process has not proven it is alive recently (after a freeze, until the next
+          // heartbeat is answered): it may have been declared dead, and its claims would be void.
+          const session = presence.session();
+          if (!session?.isTrusted()) break;
           const { workerId } = session;
           const free = concurrency - running.size;
           const jobs = await claimNextJobs(pool, workerId, free);
@@ -146,7 +141,7 @@ export async function startRunner(options: {
 
   // The backstop for cancel notifications this process missed: the rows say which of its jobs to stop.
   async function checkCancelRequests(): Promise<void> {
-    const current = session;
+    const current = presence.session();
     if (!current || running.size === 0) return;
     try {
       for (const id of await listCancelRequestedJobsOfWorker(pool, current.workerId)) running.get(id)?.controller.abort(CANCELLED);
@@ -238,52 +233,24 @@ export async function startRunner(options: {
     }
   }
 
-  // Keep a session (worker id + liveness lock + LISTEN) for as long as the runner runs. When it is lost,
-  // this process's claims are void (other processes may already have failed its jobs as interrupted), so
-  // abort what it runs, record that where it still can, and come back under a new worker id.
-  async function superviseSession(first: WorkerSession): Promise<void> {
-    let current: WorkerSession | null = first;
-    for (let failures = 0; !stopping; ) {
-      if (!current) {
-        try {
-          current = await openWorkerSession(options.databaseUrl, options.leaseMs, options.databaseTimeouts);
-          session = current;
-          failures = 0;
-          wake();
-        } catch (error) {
-          failures++;
-          logger.error('could not open the worker session; retrying', { err: error, failures });
-          await sleep(Math.min(SESSION_RETRY_MAX_DELAY_MS, 250 * 2 ** failures), undefined, { signal: retryNow.signal }).catch(() => {});
-          retryNow = new AbortController();
-          continue;
-        }
-      }
-      const error = await current.lost;
-      if (stopping) return;
-      await current.close();
-      session = null;
-      logger.error("worker session lost; aborting this process's running jobs", { workerId: current.workerId, err: error });
-      for (const job of running.values()) job.controller.abort(SESSION_LOST);
-      await Promise.allSettled([...running.values()].map((job) => job.done));
-      const interrupted = await interruptJobsOfWorker(pool, current.workerId, options.retryBackoffMs).catch(() => []);
-      options.metrics.jobsEnded(interrupted);
-      if (interrupted.length > 0) {
-        logger.warn('jobs interrupted: the worker session was lost', {
-          workerId: current.workerId,
-          jobIds: interrupted.map((job) => job.id),
-        });
-      }
-      current = null;
+  // When the worker session is lost (database restart, network cut, or this process was declared dead after
+  // a freeze), this process's claims are void: other processes may already have ended its jobs. Abort what it
+  // runs and record that where it still can; the presence then opens a new session under a new worker id.
+  async function abandonClaims(lost: WorkerSession, error: Error): Promise<void> {
+    logger.error("worker session lost; aborting this process's running jobs", { workerId: lost.workerId, err: error });
+    for (const job of running.values()) job.controller.abort(SESSION_LOST);
+    await Promise.allSettled([...running.values()].map((job) => job.done));
+    const interrupted = await interruptJobsOfWorker(pool, lost.workerId, options.retryBackoffMs).catch(() => []);
+    options.metrics.jobsEnded(interrupted);
+    if (interrupted.length > 0) {
+      logger.warn('jobs interrupted: the worker session was lost', { workerId: lost.workerId, jobIds: interrupted.map((job) => job.id) });
     }
   }
 
-  // The first session is opened before start returns, so a database that is down fails startup loudly.
-  session = await openWorkerSession(options.databaseUrl, options.leaseMs, options.databaseTimeouts);
-  void superviseSession(session);
-  options.onDatabaseBack?.(() => {
-    retryNow.abort();
-    wake();
-  });
+  presence.onLost(abandonClaims);
+  presence.onReady(wake);
+  // The listener reconnected: the database is back, so claim now rather than at the next poll.
+  options.onDatabaseBack?.(wake);
   options.onJobChanged((change) => {
     if (change.status === 'queued') wake();
     else if (change.cancel && change.status === 'running') running.get(change.id)?.controller.abort(CANCELLED);
@@ -297,12 +264,11 @@ export async function startRunner(options: {
   return {
     runningCount: () => running.size,
     notReadyReason: () => {
-      if (!session) return 'the runner has no database session';
+      if (!presence.session()) return 'the runner has no database session';
       return claimFailing ? 'the runner cannot claim jobs' : null;
     },
     stop: async (graceMs) => {
       stopping = true;
-      retryNow.abort();
       clearInterval(poll);
       if (dueTimer) clearTimeout(dueTimer);
       const allDone = () => Promise.allSettled([...running.values()].map((job) => job.done));
@@ -313,18 +279,18 @@ export async function startRunner(options: {
         // Handlers that honour the signal record INTERRUPTED themselves; give them a moment.
         await settledWithin(allDone(), 1000);
       }
-      const current = session;
+      const current = presence.session();
       if (current) {
-        // Before the lock is released: end whatever still runs here, so no job outlives a graceful stop as running.
-        // When the database cannot take it (an outage), stop anyway: once this session's lock is gone, recovery on
-        // the next process to start (or any other running one) ends those jobs as interrupted.
+        // Before the lock is released (the app closes the presence after this): end whatever still runs here, so
+        // no job outlives a graceful stop as running. When the database cannot take it (an outage), stop anyway:
+        // once this session's lock is gone, recovery on the next process to start (or any other running one)
+        // ends those jobs as interrupted.
         const interrupted = await interruptJobsOfWorker(pool, current.workerId, options.retryBackoffMs).catch((error: unknown) => {
           logger.warn('could not record the interruption of running jobs at shutdown; recovery will', { err: error });
           return [];
         });
         options.metrics.jobsEnded(interrupted);
         if (interrupted.length > 0) logger.warn('jobs interrupted by shutdown', { jobIds: interrupted.map((job) => job.id) });
-        await current.close();
       }
     },
   };
