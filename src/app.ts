@@ -6,10 +6,9 @@ import { createDatabasePool, type DatabasePool, pingDatabase } from './db/pool.t
 import type { GraphQLContext } from './graphql/context.ts';
 import { buildSchema } from './graphql/schema.ts';
 import { createAuthenticator } from './http/auth.ts';
+import { type HttpFrontend, startHttpFrontend, startProbeServer } from './http/frontend.ts';
 import { createOriginPolicy } from './http/origin.ts';
-import { startProbeServer } from './http/probes.ts';
 import { createRateLimiter } from './http/rate-limit.ts';
-import { type HttpFrontend, startHttpFrontend } from './http/serve.ts';
 import { countUnfinishedJobs } from './jobs/job-queries.ts';
 import { createJobService } from './jobs/job-service.ts';
 import { logger } from './logger.ts';
