@@ -37,7 +37,7 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
   // `signal` (SIGTERM during startup) abandons the steps that wait on the database at once; the embedded
   // PostgreSQL's own start is not abandoned, so that it is stopped below rather than left running.
   const { signal } = options;
-  const timeouts = config.databaseTimeouts;
+  const timeouts = config.database.timeouts;
   let embedded: EmbeddedDatabase | null = null;
   let pool: DatabasePool | null = null;
   let runner: Runner | null = null;
@@ -49,24 +49,24 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
   let stopping = false;
   const metrics = createMetrics();
   try {
-    if (!config.databaseUrl) {
-      logger.info('DATABASE_URL is not set: starting the embedded PostgreSQL', { dir: config.embeddedPostgresDir });
-      embedded = await startEmbeddedPostgres(config.embeddedPostgresDir, config.embeddedPostgresPort);
+    if (!config.database.url) {
+      logger.info('DATABASE_URL is not set: starting the embedded PostgreSQL', { dir: config.database.embeddedDir });
+      embedded = await startEmbeddedPostgres(config.database.embeddedDir, config.database.embeddedPort);
     }
-    const databaseUrl = config.databaseUrl ?? (embedded as EmbeddedDatabase).databaseUrl;
+    const databaseUrl = config.database.url ?? (embedded as EmbeddedDatabase).databaseUrl;
     logger.info('using database', { database: redactDatabaseUrl(databaseUrl) });
-    await waitForDatabase(databaseUrl, { timeouts, waitMs: config.databaseStartupTimeoutMs, signal });
+    await waitForDatabase(databaseUrl, { timeouts, waitMs: config.database.startupTimeoutMs, signal });
     const applied = await untilAborted(runMigrations(databaseUrl, timeouts), signal);
     if (applied.length > 0) logger.info('applied migrations', { migrations: applied });
 
     // Pool: one connection per job slot for finishing and progress writes, plus room for API requests.
-    pool = await untilAborted(createDatabasePool(databaseUrl, Math.max(10, config.workerConcurrency + 5), timeouts), signal);
-    await untilAborted(recoverDeadWorkers(pool, config.retryBackoffMs, metrics), signal);
+    pool = await untilAborted(createDatabasePool(databaseUrl, Math.max(10, config.runner.concurrency + 5), timeouts), signal);
+    await untilAborted(recoverDeadWorkers(pool, config.runner.retryBackoffMs, metrics), signal);
     maintenance = startMaintenance({
       pool,
-      leaseMs: config.jobLeaseMs,
-      retentionMs: config.jobRetentionMs,
-      retryBackoffMs: config.retryBackoffMs,
+      leaseMs: config.runner.leaseMs,
+      retentionMs: config.maintenance.jobRetentionMs,
+      retryBackoffMs: config.runner.retryBackoffMs,
       metrics,
     });
 
@@ -74,9 +74,9 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
     hub = createJobHub({
       pool,
       listener,
-      recheckIntervalMs: config.liveRecheckMs,
-      maxWatches: config.maxSubscriptions,
-      maxWatchesPerTenant: config.maxSubscriptionsPerTenant,
+      recheckIntervalMs: config.live.recheckMs,
+      maxWatches: config.live.maxSubscriptions,
+      maxWatchesPerTenant: config.live.maxSubscriptionsPerTenant,
     });
 
     const schema = buildSchema();
@@ -85,7 +85,7 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
     metrics.observe({
       jobCounts: (timeoutMs) => countUnfinishedJobs(databasePool, timeoutMs),
       runningHere: () => runner?.runningCount() ?? 0,
-      slots: config.workerConcurrency,
+      slots: config.runner.concurrency,
       subscriptions: () => liveHub.activeWatches(),
       pool: () => databasePool.state(),
       timeoutMs: 2000,
@@ -95,9 +95,9 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
       const jobs = createJobService(databasePool, tenant, metrics);
       return { jobs, updates: createJobUpdates(jobs, liveHub), lastEventId, stream: { revision: null } };
     };
-    const auth = createAuthenticator(config.apiKeys);
-    if (!auth.required && !config.workerOnly) {
-      logger.warn('API_KEYS is not set: open single-tenant mode, no authentication; do not expose this port', { host: config.host });
+    const auth = createAuthenticator(config.auth.apiKeys);
+    if (!auth.required && !config.runner.workerOnly) {
+      logger.warn('API_KEYS is not set: open single-tenant mode, no authentication; do not expose this port', { host: config.http.host });
     }
     // Migrations and recovery are done before any port opens, so readiness is: not stopping, the database
     // answers, and the runner (when this process runs jobs) has its session and can claim.
@@ -106,48 +106,48 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
       const reasons = [(await pingDatabase(databasePool, 1000)) ? null : 'the database does not answer', runner?.notReadyReason() ?? null];
       return reasons.filter((reason) => reason !== null).join('; ') || null;
     };
-    if (auth.required && config.metricsPort === null && !config.workerOnly) {
+    if (auth.required && config.http.metricsPort === null && !config.runner.workerOnly) {
       logger.warn('API_KEYS is set and METRICS_PORT is not: /metrics is served nowhere (with API keys it is on METRICS_PORT only)');
     }
-    if (config.metricsPort !== null) {
-      probes = await startProbeServer({ notReadyReason: ready, metrics, host: config.host, port: config.metricsPort });
+    if (config.http.metricsPort !== null) {
+      probes = await startProbeServer({ notReadyReason: ready, metrics, host: config.http.host, port: config.http.metricsPort });
       logger.info('serving /healthz, /readyz and /metrics', { url: probes.url });
     }
-    if (!config.workerOnly) {
+    if (!config.runner.workerOnly) {
       web = await startHttpFrontend({
         notReadyReason: ready,
         metrics,
         schema,
         contextFor,
         auth,
-        rateLimiter: createRateLimiter(config.rateLimit),
-        maxConnectionsPerTenant: config.maxConnectionsPerTenant,
-        graphiql: config.graphiql,
-        introspection: config.introspection,
-        maxBodyBytes: config.maxBodyBytes,
-        maxDocumentBytes: config.maxDocumentBytes,
+        rateLimiter: createRateLimiter(config.limits.rateLimit),
+        maxConnectionsPerTenant: config.limits.maxConnectionsPerTenant,
+        graphiql: config.http.graphiql,
+        introspection: config.http.introspection,
+        maxBodyBytes: config.limits.maxBodyBytes,
+        maxDocumentBytes: config.limits.maxDocumentBytes,
         origins: createOriginPolicy({
-          corsOrigins: config.corsOrigins,
-          allowedHosts: config.allowedHosts,
+          corsOrigins: config.http.corsOrigins,
+          allowedHosts: config.http.allowedHosts,
           openMode: !auth.required,
-          bindHost: config.host,
+          bindHost: config.http.host,
         }),
-        host: config.host,
-        port: config.port,
+        host: config.http.host,
+        port: config.http.port,
       });
     }
     // The runner starts once the port is ours: a start that fails (port taken) must not have claimed jobs.
-    if (config.workerConcurrency > 0) {
+    if (config.runner.concurrency > 0) {
       runner = await untilAborted(
         startRunner({
           pool,
           databaseUrl,
           databaseTimeouts: timeouts,
-          concurrency: config.workerConcurrency,
-          pollIntervalMs: config.pollIntervalMs,
-          leaseMs: config.jobLeaseMs,
-          retryBackoffMs: config.retryBackoffMs,
-          abortGraceMs: config.abortGraceMs,
+          concurrency: config.runner.concurrency,
+          pollIntervalMs: config.runner.pollIntervalMs,
+          leaseMs: config.runner.leaseMs,
+          retryBackoffMs: config.runner.retryBackoffMs,
+          abortGraceMs: config.runner.abortGraceMs,
           onJobChanged: listener.onChange,
           onDatabaseBack: listener.onReconnect,
           metrics,
@@ -156,8 +156,8 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
       );
     }
     const url = web?.url ?? null;
-    if (url) logger.info('listening', { url: `${url}/graphql`, workerConcurrency: config.workerConcurrency });
-    else logger.info('running jobs only: no HTTP port (WORKER_ONLY)', { workerConcurrency: config.workerConcurrency });
+    if (url) logger.info('listening', { url: `${url}/graphql`, workerConcurrency: config.runner.concurrency });
+    else logger.info('running jobs only: no HTTP port (WORKER_ONLY)', { workerConcurrency: config.runner.concurrency });
 
     let stopped: Promise<void> | null = null;
     const stop = () => {
@@ -169,7 +169,7 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
         logger.info('stopping');
         stopping = true;
         web?.stopAccepting();
-        await runner?.stop(config.shutdownGraceMs);
+        await runner?.stop(config.runner.shutdownGraceMs);
         maintenance?.stop();
         await hub?.close();
         await web?.close();
