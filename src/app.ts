@@ -6,10 +6,9 @@ import { createDatabasePool, type DatabasePool, pingDatabase } from './db/pool.t
 import type { GraphQLContext } from './graphql/context.ts';
 import { buildSchema } from './graphql/schema.ts';
 import { createAuthenticator } from './http/auth.ts';
+import { type HttpFrontend, startHttpFrontend, startProbeServer } from './http/frontend.ts';
 import { createOriginPolicy } from './http/origin.ts';
-import { startProbeServer } from './http/probes.ts';
 import { createRateLimiter } from './http/rate-limit.ts';
-import { type HttpFrontend, startHttpFrontend } from './http/serve.ts';
 import { countUnfinishedJobs } from './jobs/job-queries.ts';
 import { createJobService } from './jobs/job-service.ts';
 import { logger } from './logger.ts';
@@ -39,7 +38,7 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
   // `signal` (SIGTERM during startup) abandons the steps that wait on the database at once; the embedded
   // PostgreSQL's own start is not abandoned, so that it is stopped below rather than left running.
   const { signal } = options;
-  const timeouts = config.databaseTimeouts;
+  const timeouts = config.database.timeouts;
   let embedded: EmbeddedDatabase | null = null;
   let pool: DatabasePool | null = null;
   let runner: Runner | null = null;
@@ -52,13 +51,13 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
   let stopping = false;
   const metrics = createMetrics();
   try {
-    if (!config.databaseUrl) {
-      logger.info('DATABASE_URL is not set: starting the embedded PostgreSQL', { dir: config.embeddedPostgresDir });
-      embedded = await startEmbeddedPostgres(config.embeddedPostgresDir, config.embeddedPostgresPort);
+    if (!config.database.url) {
+      logger.info('DATABASE_URL is not set: starting the embedded PostgreSQL', { dir: config.database.embeddedDir });
+      embedded = await startEmbeddedPostgres(config.database.embeddedDir, config.database.embeddedPort);
     }
-    const databaseUrl = config.databaseUrl ?? (embedded as EmbeddedDatabase).databaseUrl;
+    const databaseUrl = config.database.url ?? (embedded as EmbeddedDatabase).databaseUrl;
     logger.info('using database', { database: redactDatabaseUrl(databaseUrl) });
-    await waitForDatabase(databaseUrl, { timeouts, waitMs: config.databaseStartupTimeoutMs, signal });
+    await waitForDatabase(databaseUrl, { timeouts, waitMs: config.database.startupTimeoutMs, signal });
     const applied = await untilAborted(runMigrations(databaseUrl, timeouts), signal);
     if (applied.length > 0) logger.info('applied migrations', { migrations: applied });
 
@@ -67,31 +66,31 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
     const sessionTag = newSessionTag();
     // Pool: one connection per job slot for finishing and progress writes, plus room for API requests.
     pool = await untilAborted(
-      createDatabasePool(withApplicationName(databaseUrl, `${sessionTag}:pool`), Math.max(10, config.workerConcurrency + 5), timeouts),
+      createDatabasePool(withApplicationName(databaseUrl, `${sessionTag}:pool`), Math.max(10, config.runner.concurrency + 5), timeouts),
       signal,
     );
     const recovery = {
       pool,
-      leaseMs: config.jobLeaseMs,
-      abortGraceMs: config.abortGraceMs,
-      retryBackoffMs: config.retryBackoffMs,
+      leaseMs: config.runner.leaseMs,
+      abortGraceMs: config.runner.abortGraceMs,
+      retryBackoffMs: config.runner.retryBackoffMs,
       metrics,
     };
     await untilAborted(recoverDeadWorkers(recovery), signal);
-    maintenance = startMaintenance({ ...recovery, retentionMs: config.jobRetentionMs });
+    maintenance = startMaintenance({ ...recovery, retentionMs: config.maintenance.jobRetentionMs });
 
     // Every process, API-only ones included, proves it answers: a frozen one's listener holds the
     // notification queue for everyone until the others terminate it.
-    presence = await untilAborted(startWorkerPresence({ databaseUrl, leaseMs: config.jobLeaseMs, sessionTag, timeouts }), signal);
+    presence = await untilAborted(startWorkerPresence({ databaseUrl, leaseMs: config.runner.leaseMs, sessionTag, timeouts }), signal);
     listener = await untilAborted(startListener(databaseUrl, `${sessionTag}:listener`, timeouts), signal);
     // The listener reconnected: the database is back, so a lost worker session is reopened now.
     listener.onReconnect(presence.retryNow);
     hub = createJobHub({
       pool,
       listener,
-      recheckIntervalMs: config.liveRecheckMs,
-      maxWatches: config.maxSubscriptions,
-      maxWatchesPerTenant: config.maxSubscriptionsPerTenant,
+      recheckIntervalMs: config.live.recheckMs,
+      maxWatches: config.live.maxSubscriptions,
+      maxWatchesPerTenant: config.live.maxSubscriptionsPerTenant,
     });
 
     const schema = buildSchema();
@@ -100,7 +99,7 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
     metrics.observe({
       jobCounts: (timeoutMs) => countUnfinishedJobs(databasePool, timeoutMs),
       runningHere: () => runner?.runningCount() ?? 0,
-      slots: config.workerConcurrency,
+      slots: config.runner.concurrency,
       subscriptions: () => liveHub.activeWatches(),
       pool: () => databasePool.state(),
       timeoutMs: 2000,
@@ -110,9 +109,9 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
       const jobs = createJobService(databasePool, tenant, metrics);
       return { jobs, updates: createJobUpdates(jobs, liveHub), lastEventId, stream: { revision: null } };
     };
-    const auth = createAuthenticator(config.apiKeys);
-    if (!auth.required && !config.workerOnly) {
-      logger.warn('API_KEYS is not set: open single-tenant mode, no authentication; do not expose this port', { host: config.host });
+    const auth = createAuthenticator(config.auth.apiKeys);
+    if (!auth.required && !config.runner.workerOnly) {
+      logger.warn('API_KEYS is not set: open single-tenant mode, no authentication; do not expose this port', { host: config.http.host });
     }
     // Migrations and recovery are done before any port opens, so readiness is: not stopping, the database
     // answers, and the runner (when this process runs jobs) has its session and can claim.
@@ -121,46 +120,46 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
       const reasons = [(await pingDatabase(databasePool, 1000)) ? null : 'the database does not answer', runner?.notReadyReason() ?? null];
       return reasons.filter((reason) => reason !== null).join('; ') || null;
     };
-    if (auth.required && config.metricsPort === null && !config.workerOnly) {
+    if (auth.required && config.http.metricsPort === null && !config.runner.workerOnly) {
       logger.warn('API_KEYS is set and METRICS_PORT is not: /metrics is served nowhere (with API keys it is on METRICS_PORT only)');
     }
-    if (config.metricsPort !== null) {
-      probes = await startProbeServer({ notReadyReason: ready, metrics, host: config.host, port: config.metricsPort });
+    if (config.http.metricsPort !== null) {
+      probes = await startProbeServer({ notReadyReason: ready, metrics, host: config.http.host, port: config.http.metricsPort });
       logger.info('serving /healthz, /readyz and /metrics', { url: probes.url });
     }
-    if (!config.workerOnly) {
+    if (!config.runner.workerOnly) {
       web = await startHttpFrontend({
         notReadyReason: ready,
         metrics,
         schema,
         contextFor,
         auth,
-        rateLimiter: createRateLimiter(config.rateLimit),
-        maxConnectionsPerTenant: config.maxConnectionsPerTenant,
-        graphiql: config.graphiql,
-        introspection: config.introspection,
-        maxBodyBytes: config.maxBodyBytes,
-        maxDocumentBytes: config.maxDocumentBytes,
+        rateLimiter: createRateLimiter(config.limits.rateLimit),
+        maxConnectionsPerTenant: config.limits.maxConnectionsPerTenant,
+        graphiql: config.http.graphiql,
+        introspection: config.http.introspection,
+        maxBodyBytes: config.limits.maxBodyBytes,
+        maxDocumentBytes: config.limits.maxDocumentBytes,
         origins: createOriginPolicy({
-          corsOrigins: config.corsOrigins,
-          allowedHosts: config.allowedHosts,
+          corsOrigins: config.http.corsOrigins,
+          allowedHosts: config.http.allowedHosts,
           openMode: !auth.required,
-          bindHost: config.host,
+          bindHost: config.http.host,
         }),
-        host: config.host,
-        port: config.port,
+        host: config.http.host,
+        port: config.http.port,
       });
     }
     // The runner starts once the port is ours: a start that fails (port taken) must not have claimed jobs.
-    if (config.workerConcurrency > 0) {
+    if (config.runner.concurrency > 0) {
       runner = await untilAborted(
         startRunner({
           pool,
           presence,
-          concurrency: config.workerConcurrency,
-          pollIntervalMs: config.pollIntervalMs,
-          retryBackoffMs: config.retryBackoffMs,
-          abortGraceMs: config.abortGraceMs,
+          concurrency: config.runner.concurrency,
+          pollIntervalMs: config.runner.pollIntervalMs,
+          retryBackoffMs: config.runner.retryBackoffMs,
+          abortGraceMs: config.runner.abortGraceMs,
           onJobChanged: listener.onChange,
           onDatabaseBack: listener.onReconnect,
           metrics,
@@ -169,8 +168,8 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
       );
     }
     const url = web?.url ?? null;
-    if (url) logger.info('listening', { url: `${url}/graphql`, workerConcurrency: config.workerConcurrency });
-    else logger.info('running jobs only: no HTTP port (WORKER_ONLY)', { workerConcurrency: config.workerConcurrency });
+    if (url) logger.info('listening', { url: `${url}/graphql`, workerConcurrency: config.runner.concurrency });
+    else logger.info('running jobs only: no HTTP port (WORKER_ONLY)', { workerConcurrency: config.runner.concurrency });
 
     let stopped: Promise<void> | null = null;
     const stop = () => {
@@ -182,7 +181,7 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
         logger.info('stopping');
         stopping = true;
         web?.stopAccepting();
-        await runner?.stop(config.shutdownGraceMs);
+        await runner?.stop(config.runner.shutdownGraceMs);
         // After the runner has ended its jobs: deregisters this process and releases its lock.
         await presence?.close();
         maintenance?.stop();

@@ -11,121 +11,176 @@ const integer = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
-const envSchema = z.object({
-  DATABASE_URL: z
-    .string()
-    .trim()
-    .optional()
-    .transform((value) => (value === '' ? undefined : value))
-    .refine((value) => value === undefined || /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL'),
-  // Every query, connection and startup is bounded, so a database that hangs (rather than refusing) cannot hang
-  // requests, the runner or startup with it.
-  DATABASE_STATEMENT_TIMEOUT_MS: integer(100, 3_600_000).default(30_000),
-  DATABASE_CONNECT_TIMEOUT_MS: integer(100, 600_000).default(5000),
-  DATABASE_STARTUP_TIMEOUT_MS: integer(0, 86_400_000).default(60_000),
-  PORT: integer(0, 65535).default(4000),
-  HOST: z.string().trim().min(1).default('127.0.0.1'),
-  // A second port with only /healthz, /readyz and /metrics: for worker-only processes, which have no API
-  // port, and for keeping metrics off the public port. Unset: none.
-  METRICS_PORT: integer(0, 65535).optional(),
-  WORKER_CONCURRENCY: integer(0, 1000).default(4),
-  SHUTDOWN_GRACE_MS: integer(0, 3_600_000).default(10_000),
-  EMBEDDED_POSTGRES_DIR: z.string().trim().min(1).default('.data/postgres'),
-  EMBEDDED_POSTGRES_PORT: integer(1, 65535).default(54329),
-  // How often an idle runner looks for work when no notification woke it. NOTIFY is only a hint.
-  POLL_INTERVAL_MS: integer(10, 600_000).default(2000),
-  // Subscriptions and awaitJob calls one process holds at once.
-  MAX_SUBSCRIPTIONS: integer(1, 1_000_000).default(10_000),
-  // Each tenant's share of them, and of WebSocket connections, so that one tenant cannot take every slot.
-  // Unset: see resolveTenantQuotas.
-  MAX_SUBSCRIPTIONS_PER_TENANT: integer(1, 1_000_000).optional(),
-  MAX_CONNECTIONS_PER_TENANT: integer(1, 1_000_000).optional(),
-  // Requests per tenant: `100/s`, `6000/m`, `100` (per second); unset or `0`: no limit.
-  RATE_LIMIT: z
-    .string()
-    .trim()
-    .regex(/^\d{1,9}(\/(s|m|h))?$/, 'must be a number of requests per second, minute or hour, such as 100/s, 6000/m or 0 (off)')
-    .optional(),
-  // How often the watched jobs' revisions are compared with what subscribers have: the backstop of NOTIFY.
-  LIVE_RECHECK_MS: integer(50, 600_000).default(1000),
-  // Within this long a process that died (or lost the database) has its running jobs recovered by the others.
-  JOB_LEASE_MS: integer(3000, 3_600_000).default(30_000),
-  RETRY_BACKOFF_MS: integer(1, 3_600_000).default(1000),
-  ABORT_GRACE_MS: integer(0, 600_000).default(5000),
-  JOB_RETENTION: z
-    .string()
-    .trim()
-    .regex(/^\d+(ms|s|m|h|d)?$/, 'must be a duration such as 30d, 12h, 90m, 3600s or 0 (keep forever)')
-    .transform(parseDuration)
-    .default(30 * 86_400_000),
-  WORKER_ONLY: z.enum(['true', 'false', '1', '0', '']).default('false'),
-  // `tenant:key` pairs separated by commas or new lines; API_KEYS_FILE names a file of them, one a line.
-  API_KEYS: z.string().optional(),
-  API_KEYS_FILE: z.string().trim().optional(),
-  MAX_BODY_BYTES: integer(1024, 64 * 1024 * 1024).default(1024 * 1024),
-  // The GraphQL document's own text (the query), checked before it is parsed.
-  MAX_DOCUMENT_BYTES: integer(64, 16 * 1024 * 1024).default(100 * 1024),
-  // Browser origins (scheme://host[:port]) allowed to call the API cross-origin, comma-separated; `*`: any.
-  // Unset: none (same-origin pages and non-browser clients only).
-  CORS_ORIGINS: z.string().optional(),
-  // Host names (without port) the API answers to besides the loopback names and HOST, comma-separated;
-  // `*`: any. Unset: none more in open mode; any with API_KEYS.
-  ALLOWED_HOSTS: z.string().optional(),
-  // Off by default in production (NODE_ENV=production), on otherwise.
-  GRAPHIQL: z.enum(['true', 'false']).optional(),
-  INTROSPECTION: z.enum(['true', 'false']).optional(),
-  NODE_ENV: z.string().optional(),
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  // auto: readable lines on a terminal, JSON lines otherwise (a pipe, a file, a log shipper).
-  LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
-});
+const onOff = () => z.enum(['true', 'false']).optional();
 
-export type Config = {
-  /** Connection string; undefined means: start the embedded PostgreSQL. */
-  databaseUrl: string | undefined;
-  /** Longest a statement may run (server side, and client side when the server does not answer) and a connection may take to open. */
-  databaseTimeouts: DatabaseTimeouts;
-  /** How long startup waits for the database to answer, retrying, before it gives up. */
-  databaseStartupTimeoutMs: number;
-  port: number;
-  host: string;
-  /** Port of the probes-and-metrics server; null: none (the API port serves them anyway). */
-  metricsPort: number | null;
-  workerConcurrency: number;
-  shutdownGraceMs: number;
-  embeddedPostgresDir: string;
-  embeddedPostgresPort: number;
-  pollIntervalMs: number;
-  maxSubscriptions: number;
-  /** One tenant's share of maxSubscriptions. */
-  maxSubscriptionsPerTenant: number;
-  /** WebSocket connections one tenant may hold on this process; null: no limit. */
-  maxConnectionsPerTenant: number | null;
-  /** Requests one tenant may make to this process: `requests` per `perMs`, in bursts of up to `requests`; null: off. */
-  rateLimit: RateLimit | null;
-  jobLeaseMs: number;
-  retryBackoffMs: number;
-  abortGraceMs: number;
-  /** Finished jobs older than this are deleted; 0 keeps them forever. */
-  jobRetentionMs: number;
-  /** Run jobs without opening the HTTP port (worker fleets). */
-  workerOnly: boolean;
-  maxBodyBytes: number;
-  maxDocumentBytes: number;
-  /** Origins allowed cross-origin; ['*'] for any; empty for none. */
-  corsOrigins: string[];
-  /** Host names accepted in the Host header besides loopback and HOST; ['*'] for any; null: the mode's default. */
-  allowedHosts: string[] | null;
-  graphiql: boolean;
-  introspection: boolean;
-  /** Empty: open single-tenant mode. */
-  apiKeys: Array<{ tenant: string; key: string }>;
-  liveRecheckMs: number;
-  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
-  logFormat: 'json' | 'pretty' | 'auto';
-};
+/** A setting: the environment variable it is read from, and the zod schema that checks it and makes its value. */
+type Setting<S extends z.ZodType = z.ZodType> = { variable: string; schema: S };
+type Settings = { [key: string]: Setting | Settings };
+/** The values of a tree of settings, typed by what each schema outputs. */
+type Parsed<T> = T extends Setting<infer S> ? z.output<S> : { [K in keyof T]: Parsed<T[K]> };
 
-export type DatabaseTimeouts = { statementMs: number; connectMs: number };
+function setting<S extends z.ZodType>(variable: string, schema: S): Setting<S> {
+  return { variable, schema };
+}
+
+// Every setting, once, grouped by the part of the service that uses it: a new setting is one line here (its
+// variable, its check and default, the field it lands in) plus its row in the README's configuration table. The
+// few values that depend on more than one variable are finished in `finish` below.
+const settings = {
+  database: {
+    /** Connection string; undefined means: start the embedded PostgreSQL. */
+    url: setting(
+      'DATABASE_URL',
+      z
+        .string()
+        .trim()
+        .optional()
+        .transform((value) => (value === '' ? undefined : value))
+        .refine((value) => value === undefined || /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL'),
+    ),
+    // Every query, connection and startup is bounded, so a database that hangs (rather than refusing) cannot hang
+    // requests, the runner or startup with it.
+    /** Longest a statement may run (server side, and client side when the server does not answer) and a connection may take to open. */
+    timeouts: {
+      statementMs: setting('DATABASE_STATEMENT_TIMEOUT_MS', integer(100, 3_600_000).default(30_000)),
+      connectMs: setting('DATABASE_CONNECT_TIMEOUT_MS', integer(100, 600_000).default(5000)),
+    },
+    /** How long startup waits for the database to answer, retrying, before it gives up. */
+    startupTimeoutMs: setting('DATABASE_STARTUP_TIMEOUT_MS', integer(0, 86_400_000).default(60_000)),
+    embeddedDir: setting('EMBEDDED_POSTGRES_DIR', z.string().trim().min(1).default('.data/postgres')),
+    embeddedPort: setting('EMBEDDED_POSTGRES_PORT', integer(1, 65535).default(54329)),
+  },
+  http: {
+    port: setting('PORT', integer(0, 65535).default(4000)),
+    host: setting('HOST', z.string().trim().min(1).default('127.0.0.1')),
+    // A second port with only /healthz, /readyz and /metrics: for worker-only processes, which have no API
+    // port, and for keeping metrics off the public port.
+    /** Port of the probes-and-metrics server; null: none (the API port serves them anyway). */
+    metricsPort: setting(
+      'METRICS_PORT',
+      integer(0, 65535)
+        .optional()
+        .transform((port) => port ?? null),
+    ),
+    // Browser origins (scheme://host[:port]) allowed to call the API cross-origin, comma-separated; `*`: any.
+    // Unset: none (same-origin pages and non-browser clients only).
+    /** Origins allowed cross-origin; ['*'] for any; empty for none. */
+    corsOrigins: setting('CORS_ORIGINS', z.string().optional().transform(parseCorsOrigins)),
+    // Host names (without port) the API answers to besides the loopback names and HOST, comma-separated;
+    // `*`: any. Unset: none more in open mode; any with API_KEYS.
+    /** Host names accepted in the Host header besides loopback and HOST; ['*'] for any; null: the mode's default. */
+    allowedHosts: setting(
+      'ALLOWED_HOSTS',
+      z
+        .string()
+        .optional()
+        .transform((text) => (text?.trim() ? listOf(text).map((host) => host.toLowerCase()) : null)),
+    ),
+    // Off by default in production (NODE_ENV=production), on otherwise: see finish.
+    graphiql: setting('GRAPHIQL', onOff()),
+    introspection: setting('INTROSPECTION', onOff()),
+  },
+  auth: {
+    // `tenant:key` pairs separated by commas or new lines; API_KEYS_FILE names a file of them, one a line.
+    apiKeys: setting('API_KEYS', z.string().optional()),
+    apiKeysFile: setting('API_KEYS_FILE', z.string().trim().optional()),
+  },
+  runner: {
+    /** Jobs this process runs at once; 0: none. */
+    concurrency: setting('WORKER_CONCURRENCY', integer(0, 1000).default(4)),
+    /** Run jobs without opening the HTTP port (worker fleets). */
+    workerOnly: setting(
+      'WORKER_ONLY',
+      z
+        .enum(['true', 'false', '1', '0', ''])
+        .default('false')
+        .transform((value) => value === 'true' || value === '1'),
+    ),
+    // How often an idle runner looks for work when no notification woke it. NOTIFY is only a hint.
+    pollIntervalMs: setting('POLL_INTERVAL_MS', integer(10, 600_000).default(2000)),
+    // Within this long a process that died (or lost the database) has its running jobs recovered by the others.
+    leaseMs: setting('JOB_LEASE_MS', integer(3000, 3_600_000).default(30_000)),
+    retryBackoffMs: setting('RETRY_BACKOFF_MS', integer(1, 3_600_000).default(1000)),
+    abortGraceMs: setting('ABORT_GRACE_MS', integer(0, 600_000).default(5000)),
+    shutdownGraceMs: setting('SHUTDOWN_GRACE_MS', integer(0, 3_600_000).default(10_000)),
+  },
+  maintenance: {
+    /** Finished jobs older than this are deleted; 0 keeps them forever. */
+    jobRetentionMs: setting(
+      'JOB_RETENTION',
+      z
+        .string()
+        .trim()
+        .regex(/^\d+(ms|s|m|h|d)?$/, 'must be a duration such as 30d, 12h, 90m, 3600s or 0 (keep forever)')
+        .transform(parseDuration)
+        .default(30 * 86_400_000),
+    ),
+  },
+  live: {
+    // How often the watched jobs' revisions are compared with what subscribers have: the backstop of NOTIFY.
+    recheckMs: setting('LIVE_RECHECK_MS', integer(50, 600_000).default(1000)),
+    // Subscriptions and awaitJob calls one process holds at once.
+    maxSubscriptions: setting('MAX_SUBSCRIPTIONS', integer(1, 1_000_000).default(10_000)),
+    // Each tenant's share of them, so that one tenant cannot take every slot. Unset: see resolveTenantQuotas.
+    /** One tenant's share of maxSubscriptions. */
+    maxSubscriptionsPerTenant: setting('MAX_SUBSCRIPTIONS_PER_TENANT', integer(1, 1_000_000).optional()),
+  },
+  limits: {
+    maxBodyBytes: setting('MAX_BODY_BYTES', integer(1024, 64 * 1024 * 1024).default(1024 * 1024)),
+    // The GraphQL document's own text (the query), checked before it is parsed.
+    maxDocumentBytes: setting('MAX_DOCUMENT_BYTES', integer(64, 16 * 1024 * 1024).default(100 * 1024)),
+    // Requests per tenant: `100/s`, `6000/m`, `100` (per second); unset or `0`: no limit.
+    /** Requests one tenant may make to this process: `requests` per `perMs`, in bursts of up to `requests`; null: off. */
+    rateLimit: setting(
+      'RATE_LIMIT',
+      z
+        .string()
+        .trim()
+        .regex(/^\d{1,9}(\/(s|m|h))?$/, 'must be a number of requests per second, minute or hour, such as 100/s, 6000/m or 0 (off)')
+        .optional()
+        .transform(parseRateLimit),
+    ),
+    // A tenant's share of WebSocket connections. Unset: see resolveTenantQuotas.
+    /** WebSocket connections one tenant may hold on this process; null: no limit. */
+    maxConnectionsPerTenant: setting('MAX_CONNECTIONS_PER_TENANT', integer(1, 1_000_000).optional()),
+  },
+  log: {
+    level: setting('LOG_LEVEL', z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info')),
+    // auto: readable lines on a terminal, JSON lines otherwise (a pipe, a file, a log shipper).
+    format: setting('LOG_FORMAT', z.enum(['json', 'pretty', 'auto']).default('auto')),
+  },
+  // Read only for the defaults of GRAPHIQL and INTROSPECTION; not part of Config.
+  nodeEnv: setting('NODE_ENV', z.string().optional()),
+} satisfies Settings;
+
+/** The settings whose value depends on more than one variable. */
+function finish(parsed: Parsed<typeof settings>) {
+  const { nodeEnv, auth, ...rest } = parsed;
+  const apiKeys = parseApiKeys(auth.apiKeys, auth.apiKeysFile);
+  const quotas = resolveTenantQuotas(
+    rest.live.maxSubscriptions,
+    apiKeys.length === 0,
+    rest.live.maxSubscriptionsPerTenant,
+    rest.limits.maxConnectionsPerTenant,
+  );
+  return {
+    ...rest,
+    http: {
+      ...rest.http,
+      graphiql: rest.http.graphiql ? rest.http.graphiql === 'true' : nodeEnv !== 'production',
+      introspection: rest.http.introspection ? rest.http.introspection === 'true' : nodeEnv !== 'production',
+    },
+    /** apiKeys empty: open single-tenant mode. */
+    auth: { apiKeys },
+    live: { ...rest.live, maxSubscriptionsPerTenant: quotas.maxSubscriptionsPerTenant },
+    limits: { ...rest.limits, maxConnectionsPerTenant: quotas.maxConnectionsPerTenant },
+  };
+}
+
+/** The service's settings, grouped by part: `config.http.port`, `config.runner.concurrency`, … */
+export type Config = ReturnType<typeof finish>;
+
+export type DatabaseTimeouts = Config['database']['timeouts'];
 
 export type RateLimit = { requests: number; perMs: number };
 
@@ -225,45 +280,26 @@ function parseDuration(text: string): number {
 
 /** Parses the environment; a bad value throws a ConfigError whose one-line message names the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const name = String(issue?.path[0] ?? 'environment');
-    const got = env[name];
-    const shown = name === 'DATABASE_URL' ? '' : ` (got ${JSON.stringify(got)})`;
-    throw new ConfigError(`invalid configuration: ${name} ${issue?.message ?? 'is invalid'}${shown}`);
+  return finish(parseSettings(settings, env));
+}
+
+function parseSettings<T extends Settings>(tree: T, env: Record<string, string | undefined>): Parsed<T> {
+  const values: Record<string, unknown> = {};
+  for (const [key, node] of Object.entries(tree)) {
+    values[key] = isSetting(node) ? parseSetting(node, env) : parseSettings(node, env);
   }
-  const e = parsed.data;
-  const apiKeys = parseApiKeys(e.API_KEYS, e.API_KEYS_FILE);
-  return {
-    databaseUrl: e.DATABASE_URL,
-    databaseTimeouts: { statementMs: e.DATABASE_STATEMENT_TIMEOUT_MS, connectMs: e.DATABASE_CONNECT_TIMEOUT_MS },
-    databaseStartupTimeoutMs: e.DATABASE_STARTUP_TIMEOUT_MS,
-    port: e.PORT,
-    metricsPort: e.METRICS_PORT ?? null,
-    host: e.HOST,
-    workerConcurrency: e.WORKER_CONCURRENCY,
-    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
-    embeddedPostgresDir: e.EMBEDDED_POSTGRES_DIR,
-    embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
-    pollIntervalMs: e.POLL_INTERVAL_MS,
-    maxSubscriptions: e.MAX_SUBSCRIPTIONS,
-    ...resolveTenantQuotas(e.MAX_SUBSCRIPTIONS, apiKeys.length === 0, e.MAX_SUBSCRIPTIONS_PER_TENANT, e.MAX_CONNECTIONS_PER_TENANT),
-    rateLimit: parseRateLimit(e.RATE_LIMIT),
-    jobLeaseMs: e.JOB_LEASE_MS,
-    retryBackoffMs: e.RETRY_BACKOFF_MS,
-    abortGraceMs: e.ABORT_GRACE_MS,
-    jobRetentionMs: e.JOB_RETENTION,
-    workerOnly: e.WORKER_ONLY === 'true' || e.WORKER_ONLY === '1',
-    apiKeys,
-    maxBodyBytes: e.MAX_BODY_BYTES,
-    maxDocumentBytes: e.MAX_DOCUMENT_BYTES,
-    corsOrigins: parseCorsOrigins(e.CORS_ORIGINS),
-    allowedHosts: e.ALLOWED_HOSTS?.trim() ? listOf(e.ALLOWED_HOSTS).map((h) => h.toLowerCase()) : null,
-    graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : e.NODE_ENV !== 'production',
-    introspection: e.INTROSPECTION ? e.INTROSPECTION === 'true' : e.NODE_ENV !== 'production',
-    liveRecheckMs: e.LIVE_RECHECK_MS,
-    logLevel: e.LOG_LEVEL,
-    logFormat: e.LOG_FORMAT,
-  };
+  return values as Parsed<T>;
+}
+
+function isSetting(node: Setting | Settings): node is Setting {
+  return typeof node.variable === 'string' && node.schema instanceof z.ZodType;
+}
+
+function parseSetting({ variable, schema }: Setting, env: Record<string, string | undefined>): unknown {
+  const parsed = schema.safeParse(env[variable]);
+  if (parsed.success) return parsed.data;
+  const got = env[variable];
+  // A connection string may carry a password: it is never repeated back.
+  const shown = variable === 'DATABASE_URL' ? '' : ` (got ${JSON.stringify(got)})`;
+  throw new ConfigError(`invalid configuration: ${variable} ${parsed.error.issues[0]?.message ?? 'is invalid'}${shown}`);
 }

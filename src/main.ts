@@ -15,8 +15,8 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  setLogFormat(config.logFormat);
-  setLogLevel(config.logLevel);
+  setLogFormat(config.log.format);
+  setLogLevel(config.log.level);
 
   // Signals are taken from the first moment. A SIGTERM during startup abandons the waits on the database at once
   // (a database that is down or hangs must not keep the process from stopping) and exits 0 after what was

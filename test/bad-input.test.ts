@@ -13,7 +13,7 @@ let app: TestApp;
 beforeAll(async () => {
   db = await createTestDatabase();
   // API only: nothing runs, so the row count below is exactly what createJob wrote.
-  app = await startTestApp(db.url, { workerConcurrency: 0 });
+  app = await startTestApp(db.url, { runner: { concurrency: 0 } });
 });
 
 afterAll(async () => {

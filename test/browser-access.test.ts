@@ -20,8 +20,12 @@ let keyed: TestApp;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  open = await startTestApp(db.url, { workerConcurrency: 0 });
-  keyed = await startTestApp(db.url, { workerConcurrency: 0, apiKeys: [{ tenant: 'acme', key: KEY }], corsOrigins: [FRONTEND] });
+  open = await startTestApp(db.url, { runner: { concurrency: 0 } });
+  keyed = await startTestApp(db.url, {
+    http: { corsOrigins: [FRONTEND] },
+    auth: { apiKeys: [{ tenant: 'acme', key: KEY }] },
+    runner: { concurrency: 0 },
+  });
 });
 
 afterAll(async () => {
@@ -261,13 +265,13 @@ describe('the policy (CORS_ORIGINS, ALLOWED_HOSTS, HOST)', () => {
   });
 
   test('CORS_ORIGINS must hold origins', () => {
-    expect(loadConfig({ CORS_ORIGINS: 'https://App.example, http://localhost:3000' }).corsOrigins).toEqual([
+    expect(loadConfig({ CORS_ORIGINS: 'https://App.example, http://localhost:3000' }).http.corsOrigins).toEqual([
       'https://app.example',
       'http://localhost:3000',
     ]);
-    expect(loadConfig({}).corsOrigins).toEqual([]);
+    expect(loadConfig({}).http.corsOrigins).toEqual([]);
     expect(() => loadConfig({ CORS_ORIGINS: 'https://app.example/path' })).toThrow(/CORS_ORIGINS/);
     expect(() => loadConfig({ CORS_ORIGINS: 'app.example' })).toThrow(/CORS_ORIGINS/);
-    expect(loadConfig({ ALLOWED_HOSTS: 'Jobs.lan, api.example' }).allowedHosts).toEqual(['jobs.lan', 'api.example']);
+    expect(loadConfig({ ALLOWED_HOSTS: 'Jobs.lan, api.example' }).http.allowedHosts).toEqual(['jobs.lan', 'api.example']);
   });
 });

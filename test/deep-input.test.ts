@@ -26,7 +26,7 @@ const nestedLiteral = (depth: number) => `${'{a:'.repeat(depth)}1${'}'.repeat(de
 beforeAll(async () => {
   db = await createTestDatabase();
   // API only: nothing runs, so what createJob wrote stays as it is.
-  api = await startTestApp(db.url, { workerConcurrency: 0 });
+  api = await startTestApp(db.url, { runner: { concurrency: 0 } });
 });
 
 afterEach(async () => {

@@ -28,7 +28,7 @@ describe('on every transport', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    app = await startTestApp(db.url, { workerConcurrency: 0, maxDocumentBytes: LIMIT });
+    app = await startTestApp(db.url, { runner: { concurrency: 0 }, limits: { maxDocumentBytes: LIMIT } });
   });
 
   afterAll(async () => {
@@ -48,7 +48,7 @@ describe('on every transport', () => {
   });
 
   test(`more than ${MAX_DOCUMENT_TOKENS} tokens is DOCUMENT_TOO_LARGE (on a server with the default byte limit)`, async () => {
-    const other = await startTestApp(db.url, { workerConcurrency: 0 });
+    const other = await startTestApp(db.url, { runner: { concurrency: 0 } });
     try {
       expect(code(await postGraphQL(other.url, { query: manyTokens('Tokens') }))).toBe('DOCUMENT_TOO_LARGE');
     } finally {

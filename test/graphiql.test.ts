@@ -27,7 +27,7 @@ let browser: BrowserContext;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await startTestApp(db.url, { workerConcurrency: 0, graphiql: true, introspection: true });
+  app = await startTestApp(db.url, { http: { graphiql: true, introspection: true }, runner: { concurrency: 0 } });
   if (!haveChromium) return;
   // A fresh profile each run: nothing cached from an earlier page can stand in for what the server sends.
   profile = mkdtempSync(path.join(tmpdir(), 'jobql-graphiql-'));

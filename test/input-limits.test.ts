@@ -15,8 +15,12 @@ let locked: TestApp;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await startTestApp(db.url, { workerConcurrency: 0, maxBodyBytes: MAX_BODY, graphiql: true, introspection: true });
-  locked = await startTestApp(db.url, { workerConcurrency: 0, graphiql: false, introspection: false });
+  app = await startTestApp(db.url, {
+    http: { graphiql: true, introspection: true },
+    runner: { concurrency: 0 },
+    limits: { maxBodyBytes: MAX_BODY },
+  });
+  locked = await startTestApp(db.url, { http: { graphiql: false, introspection: false }, runner: { concurrency: 0 } });
 });
 
 afterAll(async () => {
@@ -110,8 +114,8 @@ describe('introspection and GraphiQL', () => {
     expect(await pageType(app.url)).toMatch(/text\/html/);
     expect(await pageType(locked.url)).not.toMatch(/text\/html/);
     const { loadConfig } = await import('../src/config.ts');
-    expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ graphiql: false, introspection: false });
-    expect(loadConfig({})).toMatchObject({ graphiql: true, introspection: true });
+    expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ http: { graphiql: false, introspection: false } });
+    expect(loadConfig({})).toMatchObject({ http: { graphiql: true, introspection: true } });
   });
 
   test('without introspection, errors suggest no names of the schema', async () => {

@@ -23,7 +23,7 @@ let app: TestApp;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await startTestApp(db.url, { workerConcurrency: 4, retryBackoffMs: 20, abortGraceMs: 300 });
+  app = await startTestApp(db.url, { runner: { concurrency: 4, retryBackoffMs: 20, abortGraceMs: 300 } });
 });
 
 afterAll(async () => {
@@ -83,7 +83,7 @@ describe('timeouts', () => {
   });
 
   test('a handler that ignores the signal loses its slot anyway, and the job is FAILED with TIMEOUT', async () => {
-    const single = await startTestApp(db.url, { workerConcurrency: 1, abortGraceMs: 200 });
+    const single = await startTestApp(db.url, { runner: { concurrency: 1, abortGraceMs: 200 } });
     try {
       // The stubborn handler sleeps 3 s ignoring its signal; the job must end TIMEOUT long before that, and the
       // slot serve the next job. (Kept short: the abandoned handler's timers run on in this test process.)
@@ -219,14 +219,14 @@ describe('scheduling and priority', () => {
   test('higher priority starts first, FIFO within a priority, and a job scheduled for later starts no earlier than its time', async () => {
     // Jobs are queued while no process runs jobs, then one process with one slot takes them.
     const scheduling = await createTestDatabase();
-    const api = await startTestApp(scheduling.url, { workerConcurrency: 0 });
+    const api = await startTestApp(scheduling.url, { runner: { concurrency: 0 } });
     try {
       const low = await create({ kind: 'echo', input: { name: 'low' } }, api.url);
       const highFirst = await create({ kind: 'echo', input: { name: 'high-1' }, priority: 5 }, api.url);
       const highSecond = await create({ kind: 'echo', input: { name: 'high-2' }, priority: 5 }, api.url);
       const runAt = new Date(Date.now() + 1500).toISOString();
       const scheduled = await create({ kind: 'echo', input: { name: 'scheduled' }, priority: 100, runAt }, api.url);
-      const worker = await startApp({ ...loadConfig({ DATABASE_URL: scheduling.url, WORKER_ONLY: 'true' }), workerConcurrency: 1 });
+      const worker = await startApp(loadConfig({ DATABASE_URL: scheduling.url, WORKER_ONLY: 'true', WORKER_CONCURRENCY: '1' }));
       try {
         expect(worker.url).toBeNull();
         const done = await Promise.all([low, highFirst, highSecond, scheduled].map((job) => until(job.id, ['COMPLETED'], api.url)));
@@ -288,7 +288,7 @@ describe('retention', () => {
       const queued = await retention.query<{ id: string }>(
         `INSERT INTO jobs (id, kind, input, created_at, run_at) VALUES (gen_random_uuid(), 'echo', '{}', now() - interval '3 days', now() + interval '1 day') RETURNING id`,
       );
-      const maintained = await startTestApp(retention.url, { workerConcurrency: 0, jobRetentionMs: 86_400_000 });
+      const maintained = await startTestApp(retention.url, { runner: { concurrency: 0 }, maintenance: { jobRetentionMs: 86_400_000 } });
       try {
         await waitFor('old jobs to be deleted', async () => {
           const [row] = await retention.query<{ count: string }>('SELECT count(*) FROM jobs');

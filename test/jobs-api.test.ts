@@ -11,7 +11,7 @@ let app: TestApp;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await startTestApp(db.url, { workerConcurrency: 2 });
+  app = await startTestApp(db.url, { runner: { concurrency: 2 } });
 });
 
 afterAll(async () => {

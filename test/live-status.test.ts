@@ -20,7 +20,7 @@ let app: TestApp;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await startTestApp(db.url, { workerConcurrency: 4 });
+  app = await startTestApp(db.url, { runner: { concurrency: 4 } });
 });
 
 afterAll(async () => {

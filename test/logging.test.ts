@@ -176,7 +176,7 @@ test('LOG_FORMAT chooses: auto is pretty on a terminal and JSON elsewhere; json 
   expect(resolveLogFormat('auto', false)).toBe('json');
   expect(resolveLogFormat('json', true)).toBe('json');
   expect(resolveLogFormat('pretty', false)).toBe('pretty');
-  expect(loadConfig({}).logFormat).toBe('auto');
+  expect(loadConfig({}).log.format).toBe('auto');
   expect(() => loadConfig({ LOG_FORMAT: 'yaml' })).toThrow(/LOG_FORMAT/);
   // On a terminal LOG_FORMAT=json still writes JSON lines (for piping a dev server's output into jq).
   const command = `${JSON.stringify(process.execPath)} --input-type=module -e "import { logger, setLogFormat } from './src/logger.ts'; setLogFormat('json'); logger.info('forced', { jobId: 'j-3' });"`;

@@ -35,7 +35,11 @@ beforeAll(async () => {
   );
   orphanId = orphan?.id ?? '';
   // With API keys the metrics are served on METRICS_PORT only.
-  app = await startTestApp(db.url, { workerConcurrency: 4, retryBackoffMs: 10, apiKeys: [{ tenant: 'acme', key: KEY }], metricsPort: 0 });
+  app = await startTestApp(db.url, {
+    http: { metricsPort: 0 },
+    auth: { apiKeys: [{ tenant: 'acme', key: KEY }] },
+    runner: { concurrency: 4, retryBackoffMs: 10 },
+  });
   metricsUrl = app.metricsUrl ?? '';
 });
 
@@ -252,8 +256,8 @@ describe('GraphQL operations and HTTP requests', () => {
 describe('METRICS_PORT', () => {
   test('a worker-only process serves its probes and metrics there, and counts the jobs it ran while the API process counts the ones it created', async () => {
     const shared = await createTestDatabase();
-    const api = await startTestApp(shared.url, { workerConcurrency: 0 });
-    const worker = await startApp({ ...loadConfig({ DATABASE_URL: shared.url, HOST: '127.0.0.1' }), workerOnly: true, metricsPort: 0 });
+    const api = await startTestApp(shared.url, { runner: { concurrency: 0 } });
+    const worker = await startApp(loadConfig({ DATABASE_URL: shared.url, HOST: '127.0.0.1', WORKER_ONLY: 'true', METRICS_PORT: '0' }));
     try {
       expect(worker.url).toBeNull();
       const metricsUrl = worker.metricsUrl ?? '';

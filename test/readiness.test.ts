@@ -10,9 +10,9 @@ let app: TestApp;
 beforeAll(async () => {
   db = await createTestDatabase();
   app = await startTestApp(db.url, {
-    workerConcurrency: 0,
-    apiKeys: [{ tenant: 'acme', key: 'acme-key-0123456789abcdef' }],
-    metricsPort: 0,
+    http: { metricsPort: 0 },
+    auth: { apiKeys: [{ tenant: 'acme', key: 'acme-key-0123456789abcdef' }] },
+    runner: { concurrency: 0 },
   });
 });
 

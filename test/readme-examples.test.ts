@@ -138,7 +138,7 @@ let jobId: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await startTestApp(db.url, { workerConcurrency: 2 });
+  app = await startTestApp(db.url, { runner: { concurrency: 2 } });
   // The job the README's first example creates, finished, so that its shown output (COMPLETED, the result) holds.
   jobId = (await data(app.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 2000 } } })).createJob.id;
   await waitFor('the example job to complete', async () => {

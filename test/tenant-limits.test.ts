@@ -59,11 +59,10 @@ describe('subscription and connection quotas', () => {
   beforeAll(async () => {
     // No runner: jobs stay QUEUED, so their subscriptions stay open.
     app = await startTestApp(db.url, {
-      workerConcurrency: 0,
-      apiKeys,
-      maxSubscriptions: 12,
-      maxSubscriptionsPerTenant: 8,
-      maxConnectionsPerTenant: 2,
+      auth: { apiKeys },
+      runner: { concurrency: 0 },
+      live: { maxSubscriptions: 12, maxSubscriptionsPerTenant: 8 },
+      limits: { maxConnectionsPerTenant: 2 },
     });
   });
 
@@ -114,7 +113,11 @@ describe('rate limit', () => {
   let app: TestApp;
 
   beforeAll(async () => {
-    app = await startTestApp(db.url, { workerConcurrency: 0, apiKeys, rateLimit: { requests: 3, perMs: 60_000 } });
+    app = await startTestApp(db.url, {
+      auth: { apiKeys },
+      runner: { concurrency: 0 },
+      limits: { rateLimit: { requests: 3, perMs: 60_000 } },
+    });
   });
 
   afterAll(async () => {
@@ -164,28 +167,28 @@ describe('configuration', () => {
   const keys = { API_KEYS: `acme:${ACME_KEY},globex:${GLOBEX_KEY}` };
 
   test('with API keys each tenant gets a quarter of MAX_SUBSCRIPTIONS (at least 100, at most all) and 1000 connections by default', () => {
-    expect(loadConfig({ ...keys }).maxSubscriptionsPerTenant).toBe(2500);
-    expect(loadConfig({ ...keys, MAX_SUBSCRIPTIONS: '300' }).maxSubscriptionsPerTenant).toBe(100);
-    expect(loadConfig({ ...keys, MAX_SUBSCRIPTIONS: '50' }).maxSubscriptionsPerTenant).toBe(50);
-    expect(loadConfig({ ...keys, MAX_SUBSCRIPTIONS_PER_TENANT: '7' }).maxSubscriptionsPerTenant).toBe(7);
-    expect(loadConfig({ ...keys }).maxConnectionsPerTenant).toBe(1000);
+    expect(loadConfig({ ...keys }).live.maxSubscriptionsPerTenant).toBe(2500);
+    expect(loadConfig({ ...keys, MAX_SUBSCRIPTIONS: '300' }).live.maxSubscriptionsPerTenant).toBe(100);
+    expect(loadConfig({ ...keys, MAX_SUBSCRIPTIONS: '50' }).live.maxSubscriptionsPerTenant).toBe(50);
+    expect(loadConfig({ ...keys, MAX_SUBSCRIPTIONS_PER_TENANT: '7' }).live.maxSubscriptionsPerTenant).toBe(7);
+    expect(loadConfig({ ...keys }).limits.maxConnectionsPerTenant).toBe(1000);
   });
 
   test('in open mode the one tenant gets the whole process unless the quotas are set', () => {
-    expect(loadConfig({}).maxSubscriptionsPerTenant).toBe(10_000);
-    expect(loadConfig({}).maxConnectionsPerTenant).toBeNull();
+    expect(loadConfig({}).live.maxSubscriptionsPerTenant).toBe(10_000);
+    expect(loadConfig({}).limits.maxConnectionsPerTenant).toBeNull();
     expect(loadConfig({ MAX_SUBSCRIPTIONS_PER_TENANT: '5', MAX_CONNECTIONS_PER_TENANT: '3' })).toMatchObject({
-      maxSubscriptionsPerTenant: 5,
-      maxConnectionsPerTenant: 3,
+      live: { maxSubscriptionsPerTenant: 5 },
+      limits: { maxConnectionsPerTenant: 3 },
     });
   });
 
   test('RATE_LIMIT is requests per second, minute or hour; unset or 0 is off; anything else names the variable', () => {
-    expect(loadConfig({}).rateLimit).toBeNull();
-    expect(loadConfig({ RATE_LIMIT: '0' }).rateLimit).toBeNull();
-    expect(loadConfig({ RATE_LIMIT: '100' }).rateLimit).toEqual({ requests: 100, perMs: 1000 });
-    expect(loadConfig({ RATE_LIMIT: '100/s' }).rateLimit).toEqual({ requests: 100, perMs: 1000 });
-    expect(loadConfig({ RATE_LIMIT: '6000/m' }).rateLimit).toEqual({ requests: 6000, perMs: 60_000 });
+    expect(loadConfig({}).limits.rateLimit).toBeNull();
+    expect(loadConfig({ RATE_LIMIT: '0' }).limits.rateLimit).toBeNull();
+    expect(loadConfig({ RATE_LIMIT: '100' }).limits.rateLimit).toEqual({ requests: 100, perMs: 1000 });
+    expect(loadConfig({ RATE_LIMIT: '100/s' }).limits.rateLimit).toEqual({ requests: 100, perMs: 1000 });
+    expect(loadConfig({ RATE_LIMIT: '6000/m' }).limits.rateLimit).toEqual({ requests: 6000, perMs: 60_000 });
     expect(() => loadConfig({ RATE_LIMIT: '10 per second' })).toThrow(ConfigError);
     expect(() => loadConfig({ RATE_LIMIT: '10/d' })).toThrow(/RATE_LIMIT/);
   });

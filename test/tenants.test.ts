@@ -25,11 +25,13 @@ let app: TestApp;
 beforeAll(async () => {
   db = await createTestDatabase();
   app = await startTestApp(db.url, {
-    workerConcurrency: 2,
-    apiKeys: [
-      { tenant: 'acme', key: 'acme-key-0123456789abcdef' },
-      { tenant: 'globex', key: 'globex-key-0123456789abcdef' },
-    ],
+    auth: {
+      apiKeys: [
+        { tenant: 'acme', key: 'acme-key-0123456789abcdef' },
+        { tenant: 'globex', key: 'globex-key-0123456789abcdef' },
+      ],
+    },
+    runner: { concurrency: 2 },
   });
 });
 
@@ -164,7 +166,7 @@ describe('API_KEYS', () => {
     expect(() => loadConfig({ API_KEYS: 'acme:short' })).toThrow(ConfigError);
     expect(() => loadConfig({ API_KEYS: 'acme:short' })).toThrow(/API_KEYS entry 1/);
     expect(() => loadConfig({ API_KEYS: 'acme:secret-value-that-is-long, broken' })).not.toThrow(/secret-value/);
-    expect(loadConfig({ API_KEYS: 'a:0123456789abcdef,b:fedcba9876543210' }).apiKeys).toEqual([
+    expect(loadConfig({ API_KEYS: 'a:0123456789abcdef,b:fedcba9876543210' }).auth.apiKeys).toEqual([
       { tenant: 'a', key: '0123456789abcdef' },
       { tenant: 'b', key: 'fedcba9876543210' },
     ]);

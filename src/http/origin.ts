@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson } from './rest.ts';
+import { sendError } from './respond.ts';
 
 // What a web page in a browser may do with this server. Without these checks any site a developer visits
 // could drive an open-mode server on 127.0.0.1 (list jobs with their inputs, create and cancel them):
@@ -57,7 +57,7 @@ function hostName(host: string): string {
 }
 
 function refuse(res: ServerResponse, status: number, code: string, message: string, graphql: boolean): true {
-  sendJson(res, status, graphql ? { errors: [{ message, extensions: { code } }] } : { error: { code, message } });
+  sendError(res, status, code, message, graphql);
   return true;
 }
 

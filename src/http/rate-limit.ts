@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { RateLimit } from '../config.ts';
-import { sendJson } from './rest.ts';
+import { sendError } from './respond.ts';
 
 export type RateLimiter = {
   /** Takes one request from `tenant`'s allowance: null when allowed, else the milliseconds until one is. */
@@ -46,9 +46,7 @@ export function refuseOverRate(limiter: RateLimiter, tenant: string, res: Server
   const waitMs = limiter.take(tenant);
   if (waitMs === null) return false;
   const seconds = retryAfterSeconds(waitMs);
-  const error = { message: `too many requests for this tenant; retry in ${seconds} s`, extensions: { code: 'RATE_LIMITED' } };
   res.setHeader('retry-after', String(seconds));
-  if (graphql) sendJson(res, 429, { errors: [error] });
-  else sendJson(res, 429, { error: { code: 'RATE_LIMITED', message: error.message } });
+  sendError(res, 429, 'RATE_LIMITED', `too many requests for this tenant; retry in ${seconds} s`, graphql);
   return true;
 }

@@ -1,8 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { type ExecutionResult, execute, type GraphQLSchema, parse } from 'graphql';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { maskError } from '../graphql/errors.ts';
 import { JobqlError } from '../jobs/errors.ts';
+import { sendError, sendJson } from './respond.ts';
 
 // GET /jobs/{id} answers through the GraphQL schema itself, so its field names and values are exactly
 // those of the GraphQL Job type (same scalars, same error codes), with no second serializer to drift.
@@ -27,19 +28,9 @@ export async function handleGetJob(id: string, schema: GraphQLSchema, context: G
     const extensions = (masked as { extensions?: { code?: unknown; retryAfterSeconds?: unknown } }).extensions;
     const code = String(extensions?.code ?? 'INTERNAL_SERVER_ERROR');
     if (typeof extensions?.retryAfterSeconds === 'number') res.setHeader('retry-after', String(extensions.retryAfterSeconds));
-    return sendJson(res, statusByCode[code] ?? 500, { error: { code, message: masked.message } });
+    return sendError(res, statusByCode[code] ?? 500, code, masked.message);
   }
   const job = (result.data as { job: unknown } | undefined)?.job;
-  if (!job) return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no job with id ${id}` } });
+  if (!job) return sendError(res, 404, 'NOT_FOUND', `no job with id ${id}`);
   sendJson(res, 200, job);
-}
-
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-export function isGet(req: IncomingMessage): boolean {
-  return req.method === 'GET' || req.method === 'HEAD';
 }

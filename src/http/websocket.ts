@@ -8,7 +8,7 @@ import { withLogContext } from '../logger.ts';
 import type { Authenticator } from './auth.ts';
 import { type OriginPolicy, upgradeAllowed } from './origin.ts';
 import { type RateLimiter, retryAfterSeconds } from './rate-limit.ts';
-import { requestIdOf } from './server.ts';
+import { requestIdOf } from './router.ts';
 
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 100;
 /** Close code for a tenant past its connection quota: 1013 "Try Again Later" (RFC 6455's registry). */

@@ -8,13 +8,13 @@ import { runMigrations } from './db/migrate.ts';
 try {
   const config = loadConfig();
   // Nothing here drains on Ctrl-C, so the embedded postmaster stays in the terminal's process group and stops with it.
-  const embedded = config.databaseUrl
+  const embedded = config.database.url
     ? null
-    : await startEmbeddedPostgres(config.embeddedPostgresDir, config.embeddedPostgresPort, { ownSession: false });
-  const databaseUrl = config.databaseUrl ?? (embedded?.databaseUrl as string);
+    : await startEmbeddedPostgres(config.database.embeddedDir, config.database.embeddedPort, { ownSession: false });
+  const databaseUrl = config.database.url ?? (embedded?.databaseUrl as string);
   try {
-    await ensureDatabaseExists(databaseUrl, config.databaseTimeouts);
-    const applied = await runMigrations(databaseUrl, config.databaseTimeouts);
+    await ensureDatabaseExists(databaseUrl, config.database.timeouts);
+    const applied = await runMigrations(databaseUrl, config.database.timeouts);
     process.stdout.write(`${redactDatabaseUrl(databaseUrl)}: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}\n`);
   } finally {
     await embedded?.stop();

@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphQLSchema } from 'graphql';
@@ -12,9 +12,10 @@ import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Authenticator } from './auth.ts';
 import type { OriginPolicy } from './origin.ts';
+import type { ProbeOptions } from './probes.ts';
 import { strictUrlParams } from './query-params.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { createHttpServer, tenantOf } from './server.ts';
+import { createApiRouter, createProbeRouter, tenantOf } from './router.ts';
 import { sseWithEventIds } from './sse.ts';
 import { attachWebSocketServer } from './websocket.ts';
 
@@ -29,7 +30,9 @@ export type HttpFrontend = {
   close: () => Promise<void>;
 };
 
-/** Yoga at /graphql (HTTP and SSE), graphql-ws on the same port and path, and the REST routes. */
+// The servers and their lifecycle: listen, stop accepting, drain, close. What each request gets is router.ts's.
+
+/** The API port: Yoga at /graphql (HTTP and SSE), graphql-ws on the same port and path, the REST route, the probes. */
 export async function startHttpFrontend(options: {
   schema: GraphQLSchema;
   /** The context of an operation by `tenant`; lastEventId is SSE's Last-Event-ID header. */
@@ -55,7 +58,7 @@ export async function startHttpFrontend(options: {
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: options.schema,
     graphqlEndpoint: '/graphql',
-    // HTTP requests were authenticated by createHttpServer (tenantOf); WebSocket operations carry their
+    // HTTP requests were authenticated by the router (tenantOf); WebSocket operations carry their
     // connection's tenant in the initial context (websocket.ts).
     context: (initial: { req?: IncomingMessage; request?: Request; tenant?: string }) => {
       const tenant = initial.tenant ?? (initial.req ? tenantOf.get(initial.req) : undefined);
@@ -93,39 +96,36 @@ export async function startHttpFrontend(options: {
     },
     landingPage: false,
   });
-  const http = createHttpServer({
-    yoga,
-    schema: options.schema,
-    contextFor: options.contextFor,
-    auth: options.auth,
-    rateLimiter: options.rateLimiter,
-    maxBodyBytes: options.maxBodyBytes,
-    origins: options.origins,
-    notReadyReason: options.notReadyReason,
-    metrics: options.metrics,
-  });
+  const http = createServer(
+    createApiRouter({
+      yoga,
+      schema: options.schema,
+      contextFor: options.contextFor,
+      auth: options.auth,
+      rateLimiter: options.rateLimiter,
+      maxBodyBytes: options.maxBodyBytes,
+      origins: options.origins,
+      notReadyReason: options.notReadyReason,
+      metrics: options.metrics,
+    }),
+  );
   const websockets = attachWebSocketServer(http, yoga, options.auth, options.origins, {
     rateLimiter: options.rateLimiter,
     maxConnectionsPerTenant: options.maxConnectionsPerTenant,
   });
   try {
-    await new Promise<void>((resolve, reject) => {
-      http.once('error', reject);
-      http.listen(options.port, options.host, () => resolve());
-    });
+    await listen(http, options.host, options.port);
   } catch (error) {
     await websockets.close();
     throw error;
   }
-  const address = http.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   let closed: Promise<void> | null = null;
   const stopAccepting = () => {
     closed ??= new Promise<void>((resolve) => http.close(() => resolve()));
     http.closeIdleConnections();
   };
   return {
-    url: `http://${host}:${address.port}`,
+    url: urlOf(http),
     stopAccepting,
     close: async () => {
       stopAccepting();
@@ -149,4 +149,35 @@ async function drain(http: Server, closed: Promise<void>, boundMs: number): Prom
     http.closeIdleConnections();
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** The probes alone on their own port (METRICS_PORT): what a worker-only process offers its orchestrator. */
+export async function startProbeServer(
+  options: ProbeOptions & { host: string; port: number },
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer(createProbeRouter(options));
+  await listen(server, options.host, options.port);
+  return {
+    url: urlOf(server),
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Scrapes are short; an idle keep-alive connection must not hold the shutdown.
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+async function listen(server: Server, host: string, port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+}
+
+/** http://host:port of a listening server. */
+function urlOf(server: Server): string {
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
 }
