@@ -23,7 +23,9 @@ let app: TestApp;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await startTestApp(db.url, { runner: { concurrency: 4, retryBackoffMs: 20, abortGraceMs: 300 } });
+  // A backoff of 75–125 ms: the retry test checks run_at > updated_at, and a loaded machine can take more than
+  // the 15 ms a 20 ms backoff left between computing run_at and the trigger stamping updated_at.
+  app = await startTestApp(db.url, { runner: { concurrency: 4, retryBackoffMs: 100, abortGraceMs: 300 } });
 });
 
 afterAll(async () => {
