@@ -5,7 +5,6 @@ import { useTestApp } from './helpers/app.ts';
 import { useTestDatabase } from './helpers/database.ts';
 import { data, execute } from './helpers/graphql.ts';
 import { FINISHED, waitForJob } from './helpers/jobs.ts';
-import { waitFor } from './helpers/wait.ts';
 
 const db = useTestDatabase();
 const app = useTestApp(db, { workerConcurrency: 2 });
@@ -37,10 +36,7 @@ describe('createJob', () => {
 
   test('a sleep job reports progress while it runs and its result when done', async () => {
     const { createJob } = await data(app.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 600 } } });
-    const running = await waitFor('a progress report', async () => {
-      const { job } = await data(app.url, GetJobDocument, { id: createJob.id });
-      return job?.status === 'RUNNING' && (job.progress ?? 0) > 0 ? job : undefined;
-    });
+    const running = await waitForJob(app.url, createJob.id, 'RUNNING', { where: (job) => (job.progress ?? 0) > 0 });
     expect(running.progress).toBeGreaterThan(0);
     expect(running.progress).toBeLessThan(1);
     expect(running.startedAt).not.toBeNull();
