@@ -8,8 +8,8 @@ import {
   MAX_INTROSPECTION_LISTS,
   operationLimits,
   operationLimitsRule,
-} from '../src/graphql/limits.ts';
-import { buildSchema } from '../src/graphql/schema.ts';
+} from '../../src/graphql/limits.ts';
+import { buildSchema } from '../../src/graphql/schema.ts';
 
 const schema = buildSchema();
 
