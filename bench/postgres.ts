@@ -1,8 +1,8 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres } from '../src/db/embedded.ts';
+import { freePort } from '../test/helpers/free-port.ts';
 
 export type BenchPostgres = {
   /** The server's admin URL (its `postgres` database): the run creates and drops its own database there. */
@@ -40,15 +40,4 @@ export async function benchPostgres(): Promise<BenchPostgres> {
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -1,10 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+import { exitOf, listeningUrl, spawnServer, stopServer } from '../test/helpers/server-process.ts';
 
 export type ServerProcess = {
   name: string;
@@ -19,9 +16,9 @@ export type ServerProcess = {
 const running = new Set<ServerProcess>();
 
 /**
- * Runs the real server (`node src/main.ts`, what `npm start` runs) as a child process, so that the load
- * generator in this process never shares an event loop with it. Its log goes to a file rather than a pipe:
- * reading a pipe would cost this process CPU on a 2-core machine, and an unread pipe would block the child.
+ * Runs the real server through the tests' spawnServer, so that the load generator in this process never shares
+ * an event loop with it. Its log goes to a file rather than a pipe: reading a pipe would cost this process CPU on
+ * a 2-core machine, and an unread pipe would block the child.
  */
 export async function startServerProcess(options: {
   name: string;
@@ -33,42 +30,27 @@ export async function startServerProcess(options: {
 }): Promise<ServerProcess> {
   const logFile = path.join(options.logDir, `${options.name}.log`);
   const fd = openSync(logFile, 'w');
-  let child: ChildProcess;
+  const env = {
+    DATABASE_URL: options.databaseUrl,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    WORKER_CONCURRENCY: String(options.workerConcurrency),
+    LOG_LEVEL: 'info',
+  };
+  let child: ReturnType<typeof spawnServer>;
   try {
-    child = spawn(process.execPath, [...(options.execArgv ?? []), path.join(root, 'src/main.ts')], {
-      cwd: root,
-      env: {
-        PATH: process.env.PATH ?? '',
-        DATABASE_URL: options.databaseUrl,
-        PORT: '0',
-        HOST: '127.0.0.1',
-        WORKER_CONCURRENCY: String(options.workerConcurrency),
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'ignore', fd],
-    });
+    child = spawnServer(env, { execArgv: options.execArgv, stderr: fd });
   } finally {
     closeSync(fd); // the child has its own copy
   }
-  const exited = new Promise<number | string>((resolve) => {
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
-  });
+  const exited = exitOf(child);
   let exitedWith: number | string | null = null;
   void exited.then((code) => {
     exitedWith = code;
   });
 
   const stop = async (graceMs = 20_000): Promise<number | string> => {
-    if (exitedWith === null) {
-      child.kill('SIGTERM');
-      const timeout = new AbortController();
-      const inTime = await Promise.race([exited.then(() => true), sleep(graceMs, false, { signal: timeout.signal }).catch(() => false)]);
-      timeout.abort();
-      if (!inTime) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }
+    await stopServer(child, exited, 'SIGTERM', graceMs);
     running.delete(server);
     return exited;
   };
@@ -97,13 +79,8 @@ export async function stopAllServerProcesses(): Promise<void> {
 
 function findListeningUrl(logFile: string): string | null {
   for (const line of readFileSync(logFile, 'utf8').split('\n')) {
-    if (!line.includes('"listening"')) continue;
-    try {
-      const entry = JSON.parse(line) as { msg?: unknown; url?: unknown };
-      if (entry.msg === 'listening' && typeof entry.url === 'string') return entry.url;
-    } catch {
-      // a partly written line: read again at the next look
-    }
+    const url = listeningUrl(line);
+    if (url) return url;
   }
   return null;
 }

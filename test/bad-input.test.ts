@@ -1,25 +1,15 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 
 import { MAX_INPUT_BYTES } from '../src/jobs/job-service.ts';
 import { CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestApp } from './helpers/app.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { data, execute, postGraphQL } from './helpers/graphql.ts';
 
 // Every bad input gets a client error with a code, writes nothing, and leaves the server serving.
-let db: TestDatabase;
-let app: TestApp;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  // API only: nothing runs, so the row count below is exactly what createJob wrote.
-  app = await startTestApp(db.url, { runner: { concurrency: 0 } });
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
-});
+const db = useTestDatabase();
+// API only: nothing runs, so the row count below is exactly what createJob wrote.
+const app = useTestApp(db, { runner: { concurrency: 0 } });
 
 async function jobCount(): Promise<number> {
   const [row] = await db.query<{ count: string }>('SELECT count(*) FROM jobs');

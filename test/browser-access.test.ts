@@ -1,10 +1,10 @@
 import { request } from 'node:http';
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/config.ts';
 import { createOriginPolicy } from '../src/http/origin.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestApp } from './helpers/app.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { postGraphQL } from './helpers/graphql.ts';
 
 // What a web page on another site can make a browser do to this server: read cross-origin (CORS), send
@@ -14,24 +14,12 @@ const FOREIGN = 'https://evil.example';
 const FRONTEND = 'https://app.example';
 const KEY = 'acme-key-0123456789abcdef';
 const CREATE = 'mutation { createJob(input: { kind: "echo", input: { message: "csrf" } }) { id } }';
-let db: TestDatabase;
-let open: TestApp;
-let keyed: TestApp;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  open = await startTestApp(db.url, { runner: { concurrency: 0 } });
-  keyed = await startTestApp(db.url, {
-    http: { corsOrigins: [FRONTEND] },
-    auth: { apiKeys: [{ tenant: 'acme', key: KEY }] },
-    runner: { concurrency: 0 },
-  });
-});
-
-afterAll(async () => {
-  await open?.stop();
-  await keyed?.stop();
-  await db?.drop();
+const db = useTestDatabase();
+const open = useTestApp(db, { runner: { concurrency: 0 } });
+const keyed = useTestApp(db, {
+  runner: { concurrency: 0 },
+  auth: { apiKeys: [{ tenant: 'acme', key: KEY }] },
+  http: { corsOrigins: [FRONTEND] },
 });
 
 type Answer = { status: number; headers: Record<string, string | string[] | undefined>; body: string };

@@ -1,28 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { afterEach, expect, test } from '@jest/globals';
 import { createDatabasePool } from '../src/db/pool.ts';
 import { claimNextJobs, releaseClaimedJobs } from '../src/jobs/job-queries.ts';
 import { CreateJobsDocument } from './generated/graphql.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { insertJobs, useTestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
 import { createServerGroup } from './helpers/server-group.ts';
 
 // A claim takes at most the process's free slots: a burst or a backlog never makes one process run more
 // jobs than its WORKER_CONCURRENCY, and a backlog is shared between the processes that are up.
-let db: TestDatabase;
+const db = useTestDatabase();
 const servers = createServerGroup();
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
 
 afterEach(async () => {
   await servers.stopAll();
   await db.query('DELETE FROM jobs');
-});
-
-afterAll(async () => {
-  await db?.drop();
 });
 
 /**
@@ -48,10 +40,7 @@ async function sampleRunningPerWorker(timeoutMs = 40_000): Promise<Map<number, n
 }
 
 async function seedQueuedSleepJobs(count: number, ms: number): Promise<void> {
-  await db.query(
-    `INSERT INTO jobs (id, kind, input) SELECT gen_random_uuid(), 'sleep', jsonb_build_object('ms', $2::int) FROM generate_series(1, $1)`,
-    [count, ms],
-  );
+  await insertJobs(db, count, { kind: 'sleep', input: { ms } });
 }
 
 test('a burst of jobs never makes a process run more jobs at once than its WORKER_CONCURRENCY', async () => {

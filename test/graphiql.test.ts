@@ -4,8 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { CreateJobDocument } from './generated/graphql.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestApp } from './helpers/app.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
 
 // GraphiQL as a person uses it, in Debian's Chromium (`apt-get install -y chromium`; .ci/run installs it):
@@ -20,14 +20,12 @@ if (!haveChromium && process.env.CI === 'true') {
 if (!haveChromium) console.warn(`graphiql.test.ts: skipped, no ${CHROMIUM} (apt-get install -y chromium)`);
 const browserTest = haveChromium ? test : test.skip;
 
-let db: TestDatabase;
-let app: TestApp;
+const db = useTestDatabase();
+const app = useTestApp(db, { runner: { concurrency: 0 }, http: { graphiql: true, introspection: true } });
 let profile: string;
 let browser: BrowserContext;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  app = await startTestApp(db.url, { http: { graphiql: true, introspection: true }, runner: { concurrency: 0 } });
   if (!haveChromium) return;
   // A fresh profile each run: nothing cached from an earlier page can stand in for what the server sends.
   profile = mkdtempSync(path.join(tmpdir(), 'jobql-graphiql-'));
@@ -50,8 +48,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
-  await app?.stop();
-  await db?.drop();
 });
 
 browserTest(

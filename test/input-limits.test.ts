@@ -1,33 +1,21 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { buildClientSchema, getIntrospectionQuery, type IntrospectionQuery, lexicographicSortSchema, printSchema } from 'graphql';
 import WebSocket from 'ws';
 import { MAX_ALIASES, MAX_DEPTH, MAX_FIELDS, MAX_INTROSPECTION_LISTS } from '../src/graphql/limits.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestApp } from './helpers/app.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { postGraphQL } from './helpers/graphql.ts';
 
 // Each limit at the limit and one past it; past it a client error with a code, and the server serves on.
 const MAX_BODY = 4096;
-let db: TestDatabase;
-let app: TestApp;
-let locked: TestApp;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  app = await startTestApp(db.url, {
-    http: { graphiql: true, introspection: true },
-    runner: { concurrency: 0 },
-    limits: { maxBodyBytes: MAX_BODY },
-  });
-  locked = await startTestApp(db.url, { http: { graphiql: false, introspection: false }, runner: { concurrency: 0 } });
+const db = useTestDatabase();
+const app = useTestApp(db, {
+  runner: { concurrency: 0 },
+  limits: { maxBodyBytes: MAX_BODY },
+  http: { graphiql: true, introspection: true },
 });
-
-afterAll(async () => {
-  await app?.stop();
-  await locked?.stop();
-  await db?.drop();
-});
+const locked = useTestApp(db, { runner: { concurrency: 0 }, http: { graphiql: false, introspection: false } });
 
 const code = (response: { errors?: readonly unknown[] }) =>
   (response.errors?.[0] as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;

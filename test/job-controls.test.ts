@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { startApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import {
@@ -8,46 +8,27 @@ import {
   CreateJobsDocument,
   GetJobDocument,
   type JobFieldsFragment,
-  type JobStatus,
   RetryJobDocument,
 } from './generated/graphql.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { startTestApp, useTestApp } from './helpers/app.ts';
+import { createTestDatabase, insertJob, insertJobs, useTestDatabase } from './helpers/database.ts';
 import { data, execute, postGraphQL } from './helpers/graphql.ts';
+import { waitForJob } from './helpers/jobs.ts';
 import { waitFor } from './helpers/wait.ts';
 
 // Retries, timeouts, cancellation, idempotency, scheduling, batches and retention, through the public API
 // of a real server on a real PostgreSQL.
-let db: TestDatabase;
-let app: TestApp;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  // A backoff of 75–125 ms: the retry test checks run_at > updated_at, and a loaded machine can take more than
-  // the 15 ms a 20 ms backoff left between computing run_at and the trigger stamping updated_at.
-  app = await startTestApp(db.url, { runner: { concurrency: 4, retryBackoffMs: 100, abortGraceMs: 300 } });
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
-});
+const db = useTestDatabase();
+const app = useTestApp(db, { runner: { concurrency: 4, retryBackoffMs: 100, abortGraceMs: 300 } });
 
 async function create(input: CreateJobInput, url = app.url): Promise<JobFieldsFragment> {
   return (await data(url, CreateJobDocument, { input })).createJob;
 }
 
-async function until(id: string, statuses: JobStatus[], url = app.url): Promise<JobFieldsFragment> {
-  return waitFor(`job ${id} to be ${statuses.join(' or ')}`, async () => {
-    const { job } = await data(url, GetJobDocument, { id });
-    return job && statuses.includes(job.status) ? job : undefined;
-  });
-}
-
 describe('retries', () => {
   test('a handler that throws twice then succeeds, maxAttempts 3, ends COMPLETED on attempt 3 with the last error readable', async () => {
     const job = await create({ kind: 'flaky', input: { failures: 2 }, maxAttempts: 3 });
-    const done = await until(job.id, ['COMPLETED', 'FAILED']);
+    const done = await waitForJob(app.url, job.id, ['COMPLETED', 'FAILED']);
     expect(done).toMatchObject({
       status: 'COMPLETED',
       attempt: 3,
@@ -69,19 +50,23 @@ describe('retries', () => {
 
   test('with no attempts left the job is FAILED with the last error', async () => {
     const job = await create({ kind: 'flaky', input: { failures: 5 }, maxAttempts: 2 });
-    expect(await until(job.id, ['COMPLETED', 'FAILED'])).toMatchObject({ status: 'FAILED', attempt: 2, error: { code: 'FLAKY' } });
+    expect(await waitForJob(app.url, job.id, ['COMPLETED', 'FAILED'])).toMatchObject({
+      status: 'FAILED',
+      attempt: 2,
+      error: { code: 'FLAKY' },
+    });
   });
 
   test('the default is one attempt: a failure is final', async () => {
     const job = await create({ kind: 'flaky', input: { failures: 1 } });
-    expect(await until(job.id, ['COMPLETED', 'FAILED'])).toMatchObject({ status: 'FAILED', attempt: 1, maxAttempts: 1 });
+    expect(await waitForJob(app.url, job.id, ['COMPLETED', 'FAILED'])).toMatchObject({ status: 'FAILED', attempt: 1, maxAttempts: 1 });
   });
 });
 
 describe('timeouts', () => {
   test('past timeoutMs the handler is aborted and the job FAILED with TIMEOUT', async () => {
     const job = await create({ kind: 'sleep', input: { ms: 20_000 }, timeoutMs: 200 });
-    expect(await until(job.id, ['FAILED', 'COMPLETED'])).toMatchObject({ status: 'FAILED', error: { code: 'TIMEOUT' } });
+    expect(await waitForJob(app.url, job.id, ['FAILED', 'COMPLETED'])).toMatchObject({ status: 'FAILED', error: { code: 'TIMEOUT' } });
   });
 
   test('a handler that ignores the signal loses its slot anyway, and the job is FAILED with TIMEOUT', async () => {
@@ -90,9 +75,12 @@ describe('timeouts', () => {
       // The stubborn handler sleeps 3 s ignoring its signal; the job must end TIMEOUT long before that, and the
       // slot serve the next job. (Kept short: the abandoned handler's timers run on in this test process.)
       const stubborn = await create({ kind: 'sleep', input: { ms: 3000, ignoreSignal: true }, timeoutMs: 200, priority: 1000 }, single.url);
-      expect(await until(stubborn.id, ['FAILED', 'COMPLETED'], single.url)).toMatchObject({ status: 'FAILED', error: { code: 'TIMEOUT' } });
+      expect(await waitForJob(single.url, stubborn.id, ['FAILED', 'COMPLETED'])).toMatchObject({
+        status: 'FAILED',
+        error: { code: 'TIMEOUT' },
+      });
       const next = await create({ kind: 'echo', input: { after: 'timeout' }, priority: 1000 }, single.url);
-      expect(await until(next.id, ['COMPLETED'], single.url)).toMatchObject({ result: { after: 'timeout' } });
+      expect(await waitForJob(single.url, next.id, ['COMPLETED'])).toMatchObject({ result: { after: 'timeout' } });
     } finally {
       await single.stop();
     }
@@ -100,7 +88,11 @@ describe('timeouts', () => {
 
   test('a timed-out attempt with attempts left is retried', async () => {
     const job = await create({ kind: 'sleep', input: { ms: 20_000 }, timeoutMs: 100, maxAttempts: 2 });
-    expect(await until(job.id, ['FAILED', 'COMPLETED'])).toMatchObject({ status: 'FAILED', attempt: 2, error: { code: 'TIMEOUT' } });
+    expect(await waitForJob(app.url, job.id, ['FAILED', 'COMPLETED'])).toMatchObject({
+      status: 'FAILED',
+      attempt: 2,
+      error: { code: 'TIMEOUT' },
+    });
   });
 });
 
@@ -118,17 +110,17 @@ describe('cancelJob', () => {
 
   test('a running job gets its signal and ends CANCELLED', async () => {
     const job = await create({ kind: 'sleep', input: { ms: 30_000 } });
-    await until(job.id, ['RUNNING']);
+    await waitForJob(app.url, job.id, ['RUNNING']);
     const { cancelJob } = await data(app.url, CancelJobDocument, { id: job.id });
     expect(cancelJob.cancelRequestedAt).not.toBeNull();
-    expect(await until(job.id, ['CANCELLED', 'COMPLETED', 'FAILED'])).toMatchObject({ status: 'CANCELLED', result: null });
+    expect(await waitForJob(app.url, job.id, ['CANCELLED', 'COMPLETED', 'FAILED'])).toMatchObject({ status: 'CANCELLED', result: null });
   });
 
   test('a finished job is a CONFLICT; an unknown one NOT_FOUND; a malformed id BAD_USER_INPUT', async () => {
     const done = await create({ kind: 'echo' });
-    await until(done.id, ['COMPLETED']);
+    await waitForJob(app.url, done.id, ['COMPLETED']);
     const failed = await create({ kind: 'fail', input: { message: 'x' } });
-    await until(failed.id, ['FAILED']);
+    await waitForJob(app.url, failed.id, ['FAILED']);
     for (const [id, code] of [
       [done.id, 'CONFLICT'],
       [failed.id, 'CONFLICT'],
@@ -145,15 +137,15 @@ describe('cancelJob', () => {
 describe('retryJob', () => {
   test('puts a FAILED or CANCELLED job back in the queue as a new attempt; other states are a CONFLICT', async () => {
     const failed = await create({ kind: 'fail', input: { message: 'first' } });
-    await until(failed.id, ['FAILED']);
+    await waitForJob(app.url, failed.id, ['FAILED']);
     const { retryJob } = await data(app.url, RetryJobDocument, { id: failed.id });
     expect(retryJob).toMatchObject({ status: 'QUEUED', lastError: { code: 'JOB_FAILED' }, finishedAt: null });
-    expect(await until(failed.id, ['FAILED'])).toMatchObject({ attempt: 2 });
+    expect(await waitForJob(app.url, failed.id, ['FAILED'])).toMatchObject({ attempt: 2 });
 
     const cancelled = await create({ kind: 'echo', input: { again: true }, runAt: new Date(Date.now() + 3_600_000).toISOString() });
     await data(app.url, CancelJobDocument, { id: cancelled.id });
     await data(app.url, RetryJobDocument, { id: cancelled.id });
-    expect(await until(cancelled.id, ['COMPLETED'])).toMatchObject({ result: { again: true } });
+    expect(await waitForJob(app.url, cancelled.id, ['COMPLETED'])).toMatchObject({ result: { again: true } });
 
     const response = await execute(app.url, RetryJobDocument, { id: cancelled.id });
     expect(response.errors?.[0]?.extensions?.code).toBe('CONFLICT');
@@ -231,7 +223,7 @@ describe('scheduling and priority', () => {
       const worker = await startApp(loadConfig({ DATABASE_URL: scheduling.url, WORKER_ONLY: 'true', WORKER_CONCURRENCY: '1' }));
       try {
         expect(worker.url).toBeNull();
-        const done = await Promise.all([low, highFirst, highSecond, scheduled].map((job) => until(job.id, ['COMPLETED'], api.url)));
+        const done = await Promise.all([low, highFirst, highSecond, scheduled].map((job) => waitForJob(api.url, job.id, ['COMPLETED'])));
         const byStart = [...done].sort((a, b) => ((a.startedAt as string) < (b.startedAt as string) ? -1 : 1));
         expect(byStart.map((job) => (job.input as { name: string }).name)).toEqual(['high-1', 'high-2', 'low', 'scheduled']);
         const last = done[3] as JobFieldsFragment;
@@ -273,23 +265,17 @@ describe('createJobs', () => {
   });
 });
 
+const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000);
+
 describe('retention', () => {
   test('finished jobs older than JOB_RETENTION are deleted, newer and unfinished ones are kept', async () => {
     const retention = await createTestDatabase();
     try {
       // Factory rows for a state the API cannot reach quickly: jobs that finished two days ago.
-      await retention.query(
-        `INSERT INTO jobs (id, kind, status, input, result, created_at, started_at, finished_at, worker_id)
-         SELECT gen_random_uuid(), 'echo', 'completed', '{}', '{}', now() - interval '3 days', now() - interval '2 days',
-                now() - interval '2 days', 1 FROM generate_series(1, 1200)`,
-      );
-      const recent = await retention.query<{ id: string }>(
-        `INSERT INTO jobs (id, kind, status, input, result, started_at, finished_at, worker_id)
-         VALUES (gen_random_uuid(), 'echo', 'completed', '{}', '{}', now(), now(), 1) RETURNING id`,
-      );
-      const queued = await retention.query<{ id: string }>(
-        `INSERT INTO jobs (id, kind, input, created_at, run_at) VALUES (gen_random_uuid(), 'echo', '{}', now() - interval '3 days', now() + interval '1 day') RETURNING id`,
-      );
+      const finished = { status: 'completed', result: {}, worker_id: 1 } as const;
+      await insertJobs(retention, 1200, { ...finished, created_at: daysAgo(3), started_at: daysAgo(2), finished_at: daysAgo(2) });
+      const recent = await insertJob(retention, { ...finished, started_at: new Date(), finished_at: new Date() });
+      const queued = await insertJob(retention, { created_at: daysAgo(3), run_at: daysAgo(-1) });
       const maintained = await startTestApp(retention.url, { runner: { concurrency: 0 }, maintenance: { jobRetentionMs: 86_400_000 } });
       try {
         await waitFor('old jobs to be deleted', async () => {
@@ -297,7 +283,7 @@ describe('retention', () => {
           return row?.count === '2' ? true : undefined;
         });
         const left = await retention.query<{ id: string }>('SELECT id FROM jobs ORDER BY id');
-        expect(left.map((row) => row.id).sort()).toEqual([recent[0]?.id, queued[0]?.id].sort());
+        expect(left.map((row) => row.id).sort()).toEqual([recent, queued].sort());
       } finally {
         await maintained.stop();
       }

@@ -1,30 +1,13 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, test } from '@jest/globals';
 
-import { CreateJobDocument, GetJobDocument, type JobFieldsFragment, ListJobsDocument } from './generated/graphql.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { CreateJobDocument, GetJobDocument, ListJobsDocument } from './generated/graphql.ts';
+import { useTestApp } from './helpers/app.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { data, execute } from './helpers/graphql.ts';
-import { waitFor } from './helpers/wait.ts';
+import { FINISHED, waitForJob } from './helpers/jobs.ts';
 
-let db: TestDatabase;
-let app: TestApp;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  app = await startTestApp(db.url, { runner: { concurrency: 2 } });
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
-});
-
-async function waitForTerminal(id: string): Promise<JobFieldsFragment> {
-  return waitFor(`job ${id} to finish`, async () => {
-    const { job } = await data(app.url, GetJobDocument, { id });
-    return job && ['COMPLETED', 'FAILED', 'CANCELLED'].includes(job.status) ? job : undefined;
-  });
-}
+const db = useTestDatabase();
+const app = useTestApp(db, { runner: { concurrency: 2 } });
 
 describe('createJob', () => {
   test('writes a queued row to the jobs table and returns the job at once', async () => {
@@ -36,7 +19,7 @@ describe('createJob', () => {
 
   test('an echo job completes with its input as the result, with its timestamps in order', async () => {
     const { createJob } = await data(app.url, CreateJobDocument, { input: { kind: 'echo', input: [1, 'two', { three: 3 }] } });
-    const job = await waitForTerminal(createJob.id);
+    const job = await waitForJob(app.url, createJob.id, FINISHED);
     expect(job).toMatchObject({ status: 'COMPLETED', result: [1, 'two', { three: 3 }], error: null, attempt: 1, progress: 1 });
     const { createdAt, startedAt, finishedAt, updatedAt } = job;
     expect(startedAt && finishedAt).toBeTruthy();
@@ -48,25 +31,22 @@ describe('createJob', () => {
   test('a job created without input gets {} as its input', async () => {
     const { createJob } = await data(app.url, CreateJobDocument, { input: { kind: 'echo' } });
     expect(createJob.input).toEqual({});
-    expect((await waitForTerminal(createJob.id)).result).toEqual({});
+    expect((await waitForJob(app.url, createJob.id, FINISHED)).result).toEqual({});
   });
 
   test('a sleep job reports progress while it runs and its result when done', async () => {
     const { createJob } = await data(app.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 600 } } });
-    const running = await waitFor('a progress report', async () => {
-      const { job } = await data(app.url, GetJobDocument, { id: createJob.id });
-      return job?.status === 'RUNNING' && (job.progress ?? 0) > 0 ? job : undefined;
-    });
+    const running = await waitForJob(app.url, createJob.id, 'RUNNING', { where: (job) => (job.progress ?? 0) > 0 });
     expect(running.progress).toBeGreaterThan(0);
     expect(running.progress).toBeLessThan(1);
     expect(running.startedAt).not.toBeNull();
-    const done = await waitForTerminal(createJob.id);
+    const done = await waitForJob(app.url, createJob.id, FINISHED);
     expect(done).toMatchObject({ status: 'COMPLETED', result: { sleptMs: 600 }, progress: 1 });
   });
 
   test('a fail job ends FAILED with code JOB_FAILED and its message, and no result', async () => {
     const { createJob } = await data(app.url, CreateJobDocument, { input: { kind: 'fail', input: { message: 'boom' } } });
-    const job = await waitForTerminal(createJob.id);
+    const job = await waitForJob(app.url, createJob.id, FINISHED);
     expect(job).toMatchObject({ status: 'FAILED', error: { code: 'JOB_FAILED', message: 'boom' }, result: null });
     expect(job.finishedAt).not.toBeNull();
   });
@@ -75,7 +55,7 @@ describe('createJob', () => {
 describe('job(id) and GET /jobs/{id}', () => {
   test('answer the same fields with the same values', async () => {
     const { createJob } = await data(app.url, CreateJobDocument, { input: { kind: 'fail', input: { message: 'for REST' } } });
-    const job = await waitForTerminal(createJob.id);
+    const job = await waitForJob(app.url, createJob.id, FINISHED);
     const response = await fetch(`${app.url}/jobs/${createJob.id}`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
@@ -111,7 +91,7 @@ describe('jobs list', () => {
       const { createJob } = await data(app.url, CreateJobDocument, { input: { kind, input: { message: `list ${i}` } } });
       created.push(createJob.id);
     }
-    await Promise.all(created.map(waitForTerminal));
+    await Promise.all(created.map((id) => waitForJob(app.url, id, FINISHED)));
   });
 
   test('pages newest first through keyset cursors without skipping or repeating a job', async () => {

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { afterEach, expect, test } from '@jest/globals';
 import type { Client } from 'graphql-ws';
 import {
   CreateJobDocument,
@@ -6,28 +6,20 @@ import {
   type JobUpdatedSubscription,
   type JobUpdatedSubscriptionVariables,
 } from './generated/graphql.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
 import { collect, wsClient } from './helpers/live-clients.ts';
 import { createServerGroup } from './helpers/server-group.ts';
 import { waitFor } from './helpers/wait.ts';
 
 // Live status across real server processes sharing one database.
-let db: TestDatabase;
+const db = useTestDatabase();
 const servers = createServerGroup();
 const clients: Client[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
 
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.dispose()));
   await servers.stopAll();
-});
-
-afterAll(async () => {
-  await db?.drop();
 });
 
 function client(url: string): Client {

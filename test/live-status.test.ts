@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 
 import {
   AwaitJobDocument,
@@ -9,24 +9,15 @@ import {
   JobUpdatedDocument,
   type JobUpdatedSubscription,
 } from './generated/graphql.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestApp } from './helpers/app.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { data, execute } from './helpers/graphql.ts';
+import { waitForJob } from './helpers/jobs.ts';
 import { collect, readSseUntilComplete, sseSubscribe, wsClient } from './helpers/live-clients.ts';
 import { waitFor } from './helpers/wait.ts';
 
-let db: TestDatabase;
-let app: TestApp;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  app = await startTestApp(db.url, { runner: { concurrency: 4 } });
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
-});
+const db = useTestDatabase();
+const app = useTestApp(db, { runner: { concurrency: 4 } });
 
 async function createJob(kind: string, input: unknown) {
   return (await data(app.url, CreateJobDocument, { input: { kind, input } })).createJob;
@@ -72,10 +63,7 @@ describe('jobUpdated over graphql-ws', () => {
         streams.push(collect(client, JobUpdatedDocument, { id: job.id }));
         await new Promise((resolve) => setTimeout(resolve, 40));
       }
-      const { job: final } = await waitFor('the job to complete', async () => {
-        const answer = await data(app.url, GetJobDocument, { id: job.id });
-        return answer.job?.status === 'COMPLETED' ? answer : undefined;
-      });
+      const final = await waitForJob(app.url, job.id, 'COMPLETED');
       for (const stream of streams) {
         expect(await stream.done).toEqual({ completed: true });
         const revisions = revisionsOf(stream.results);
@@ -91,9 +79,7 @@ describe('jobUpdated over graphql-ws', () => {
     const client = wsClient(app.url);
     try {
       const job = await createJob('echo', { done: true });
-      await waitFor('completion', async () =>
-        (await data(app.url, GetJobDocument, { id: job.id })).job?.status === 'COMPLETED' ? true : undefined,
-      );
+      await waitForJob(app.url, job.id, 'COMPLETED');
       const stream = collect(client, JobUpdatedDocument, { id: job.id });
       expect(await stream.done).toEqual({ completed: true });
       expect(stream.results).toHaveLength(1);
@@ -129,9 +115,7 @@ describe('jobUpdated over graphql-ws', () => {
       first.unsubscribe();
       const have = revisionsOf(first.results).at(-1) as number;
       // While disconnected the job moves on; then the client resumes.
-      await waitFor('completion', async () =>
-        (await data(app.url, GetJobDocument, { id: job.id })).job?.status === 'COMPLETED' ? true : undefined,
-      );
+      await waitForJob(app.url, job.id, 'COMPLETED');
       const resumed = collect(client, JobUpdatedDocument, { id: job.id, afterRevision: have });
       expect(await resumed.done).toEqual({ completed: true });
       const revisions = revisionsOf(resumed.results);
@@ -201,9 +185,7 @@ describe('awaitJob', () => {
 
   test('returns the job as it is when the timeout runs out', async () => {
     const job = await createJob('sleep', { ms: 20_000 });
-    await waitFor('running', async () =>
-      (await data(app.url, GetJobDocument, { id: job.id })).job?.status === 'RUNNING' ? true : undefined,
-    );
+    await waitForJob(app.url, job.id, 'RUNNING');
     const { awaitJob } = await data(app.url, AwaitJobDocument, { id: job.id, timeoutMs: 300 });
     expect(awaitJob?.status).toBe('RUNNING');
   });

@@ -2,12 +2,12 @@ import { execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { afterEach, expect, test } from '@jest/globals';
 import { print } from 'graphql';
 import { loadConfig } from '../src/config.ts';
 import { resolveLogFormat } from '../src/logger.ts';
 import { CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
 import { collect, wsClient } from './helpers/live-clients.ts';
 import { createServerGroup } from './helpers/server-group.ts';
@@ -20,19 +20,11 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const KEY = 'logging-key-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${KEY}` };
 const SECRET_INPUT = 'input-s3cret-7f2a';
-let db: TestDatabase;
+const db = useTestDatabase();
 const servers = createServerGroup();
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
 
 afterEach(async () => {
   await servers.stopAll();
-});
-
-afterAll(async () => {
-  await db?.drop();
 });
 
 /** Creates an echo job with a request id of the test's choosing; returns the job id and the response's request id. */

@@ -1,24 +1,14 @@
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { GetJobDocument } from './generated/graphql.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestApp } from './helpers/app.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
 
 // Property: whatever a client throws at the server (bodies, variables, ids, inputs), it answers with a client
 // error or a success, never a 5xx and never a crash, and the jobs table holds only whole rows it can serve.
-let db: TestDatabase;
-let app: TestApp;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  app = await startTestApp(db.url, { runner: { concurrency: 2 } });
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
-});
+const db = useTestDatabase();
+const app = useTestApp(db, { runner: { concurrency: 2 } });
 
 const KINDS = ['echo', 'sleep', 'fail', 'flaky'];
 // Strings of any UTF-16 code units: NUL bytes and lone surrogates included.

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, test } from '@jest/globals';
 import { startApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import {
@@ -9,10 +9,10 @@ import {
   JobUpdatedDocument,
   RetryJobDocument,
 } from './generated/graphql.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { startTestApp, useTestApp } from './helpers/app.ts';
+import { createTestDatabase, insertJob, useTestDatabase } from './helpers/database.ts';
 import { data, execute, postGraphQL } from './helpers/graphql.ts';
-import { waitForJobStatus } from './helpers/jobs.ts';
+import { waitForJob } from './helpers/jobs.ts';
 import { collect, wsClient } from './helpers/live-clients.ts';
 import { type Scrape, scrape } from './helpers/metrics.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -20,36 +20,24 @@ import { waitFor } from './helpers/wait.ts';
 // GET /metrics on a real server: each metric moves by exactly what the jobs and requests did.
 const KEY = 'metrics-key-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${KEY}` };
-let db: TestDatabase;
-let app: TestApp;
+const db = useTestDatabase();
 let orphanId: string;
-let metricsUrl: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   // A job left running by a process that is gone (no session holds worker 4242's lock): the startup
   // recovery ends it, and the metrics must count that.
-  const [orphan] = await db.query<{ id: string }>(
-    `INSERT INTO jobs (id, tenant, kind, status, input, attempt, worker_id, started_at)
-     VALUES (gen_random_uuid(), 'acme', 'echo', 'running', '{}', 1, 4242, now()) RETURNING id`,
-  );
-  orphanId = orphan?.id ?? '';
-  // With API keys the metrics are served on METRICS_PORT only.
-  app = await startTestApp(db.url, {
-    http: { metricsPort: 0 },
-    auth: { apiKeys: [{ tenant: 'acme', key: KEY }] },
-    runner: { concurrency: 4, retryBackoffMs: 10 },
-  });
-  metricsUrl = app.metricsUrl ?? '';
+  orphanId = await insertJob(db, { tenant: 'acme', status: 'running', attempt: 1, worker_id: 4242, started_at: new Date() });
 });
 
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
+// With API keys the metrics are served on METRICS_PORT only.
+const app = useTestApp(db, {
+  runner: { concurrency: 4, retryBackoffMs: 10 },
+  auth: { apiKeys: [{ tenant: 'acme', key: KEY }] },
+  http: { metricsPort: 0 },
 });
 
 const create = async (input: CreateJobInput) => (await data(app.url, CreateJobDocument, { input }, AUTH)).createJob;
-const metrics = () => scrape(metricsUrl);
+const metrics = () => scrape(app.metricsUrl ?? '');
 
 /** How much each named sample grew between two scrapes. */
 const grew = (before: Scrape, after: Scrape, name: string, labels: Record<string, string> = {}) =>
@@ -63,7 +51,7 @@ test('with API keys, GET /metrics is served on METRICS_PORT only, without a key,
     expect(await onApi.text()).not.toContain('jobql_');
   }
   expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
-  const response = await fetch(`${metricsUrl}/metrics`);
+  const response = await fetch(`${app.metricsUrl}/metrics`);
   const text = await response.text();
   expect(response.status).toBe(200);
   expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -92,10 +80,7 @@ test('job counters and histograms move by exactly the jobs that complete, fail a
     await create({ kind: 'flaky', input: { failures: 1 }, maxAttempts: 2 }),
   ];
   for (const job of jobs) {
-    await waitFor(`job ${job.id} to finish`, async () => {
-      const { job: now } = await data(app.url, GetJobDocument, { id: job.id }, AUTH);
-      return now && ['COMPLETED', 'FAILED'].includes(now.status) ? now : undefined;
-    });
+    await waitForJob(app.url, job.id, ['COMPLETED', 'FAILED'], { headers: AUTH });
   }
   // The counters are updated right after the row is written; the scrape may come a moment later.
   const after = await waitFor('the flaky job to be counted', async () => {
@@ -263,7 +248,7 @@ describe('METRICS_PORT', () => {
       const metricsUrl = worker.metricsUrl ?? '';
       expect(metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const jobs = await Promise.all([1, 2].map((n) => data(api.url, CreateJobDocument, { input: { kind: 'echo', input: { n } } })));
-      for (const { createJob } of jobs) await waitForJobStatus(api.url, createJob.id, 'COMPLETED');
+      for (const { createJob } of jobs) await waitForJob(api.url, createJob.id, 'COMPLETED');
 
       const onApi = await scrape(api.url);
       const onWorker = await waitFor('the worker to count both jobs', async () => {

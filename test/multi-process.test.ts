@@ -1,26 +1,18 @@
-import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { afterEach, expect, test } from '@jest/globals';
 import { CancelJobDocument, CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
-import { attachDatabase, createTestDatabase, freshDatabaseUrl, type TestDatabase } from './helpers/database.ts';
+import { attachDatabase, freshDatabaseUrl, useTestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
-import { waitForJobStatus } from './helpers/jobs.ts';
+import { waitForJob } from './helpers/jobs.ts';
 import { createServerGroup } from './helpers/server-group.ts';
 import { waitFor } from './helpers/wait.ts';
 
 // Several processes share one database: claims never overlap, and a process starting up leaves the
 // running jobs of a live one alone.
-let db: TestDatabase;
+const db = useTestDatabase();
 const servers = createServerGroup();
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
 
 afterEach(async () => {
   await servers.stopAll();
-});
-
-afterAll(async () => {
-  await db?.drop();
 });
 
 test('two processes on one database run 200 jobs with no job run twice', async () => {
@@ -67,7 +59,7 @@ test('a starting process does not touch the running jobs of a live process', asy
   const a = await servers.start({ DATABASE_URL: db.url });
   // A job that outlasts B's start however slow the machine is; it is cancelled at the end.
   const { createJob } = await data(a.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 600_000 } } });
-  const running = await waitForJobStatus(a.url, createJob.id, 'RUNNING');
+  const running = await waitForJob(a.url, createJob.id, 'RUNNING');
 
   const b = await servers.start({ DATABASE_URL: db.url });
   const { job } = await data(b.url, GetJobDocument, { id: createJob.id });
@@ -76,7 +68,7 @@ test('a starting process does not touch the running jobs of a live process', asy
 
   // Still A's one run: cancelled through B, it ends as that attempt, never started again.
   await data(b.url, CancelJobDocument, { id: createJob.id });
-  const done = await waitForJobStatus(b.url, createJob.id, 'CANCELLED');
+  const done = await waitForJob(b.url, createJob.id, 'CANCELLED');
   expect(done).toMatchObject({ attempt: 1, startedAt: running.startedAt });
   expect(b.logs.filter((entry) => entry.msg === 'job started' && entry.jobId === createJob.id)).toEqual([]);
 });
@@ -87,7 +79,7 @@ test('two processes started at the same moment on a database that does not exist
     const [a, b] = await servers.startAll({ DATABASE_URL: fresh.url }, { DATABASE_URL: fresh.url });
     if (!a || !b) throw new Error('expected two processes');
     const { createJob } = await data(a.url, CreateJobDocument, { input: { kind: 'echo', input: { fresh: true } } });
-    expect(await waitForJobStatus(b.url, createJob.id, 'COMPLETED')).toMatchObject({ result: { fresh: true } });
+    expect(await waitForJob(b.url, createJob.id, 'COMPLETED')).toMatchObject({ result: { fresh: true } });
     const [migrations] = await fresh.query<{ count: string }>('SELECT count(*) FROM migrations');
     expect(Number(migrations?.count)).toBeGreaterThan(0);
   } finally {

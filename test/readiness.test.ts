@@ -1,24 +1,14 @@
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { expect, test } from '@jest/globals';
 import pg from 'pg';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestApp } from './helpers/app.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { waitFor } from './helpers/wait.ts';
 
-let db: TestDatabase;
-let app: TestApp;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  app = await startTestApp(db.url, {
-    http: { metricsPort: 0 },
-    auth: { apiKeys: [{ tenant: 'acme', key: 'acme-key-0123456789abcdef' }] },
-    runner: { concurrency: 0 },
-  });
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
+const db = useTestDatabase();
+const app = useTestApp(db, {
+  runner: { concurrency: 0 },
+  auth: { apiKeys: [{ tenant: 'acme', key: 'acme-key-0123456789abcdef' }] },
+  http: { metricsPort: 0 },
 });
 
 async function readyz(): Promise<{ status: number; body: { status: string; reason?: string } }> {

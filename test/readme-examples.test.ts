@@ -3,12 +3,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { beforeAll, expect, test } from '@jest/globals';
+import { CreateJobDocument } from './generated/graphql.ts';
+import { useTestApp } from './helpers/app.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
-import { waitFor } from './helpers/wait.ts';
+import { waitForJob } from './helpers/jobs.ts';
 
 // The README's shell examples, run as a newcomer would: copied from README.md itself, run by bash with the real
 // curl against a live server, their output compared with the output the README shows under them.
@@ -132,25 +132,15 @@ function compare(shown: string[], output: string): string[] {
 }
 
 const run = promisify(execFile);
-let db: TestDatabase;
-let app: TestApp;
+const db = useTestDatabase();
+const app = useTestApp(db, { runner: { concurrency: 2 } });
 let jobId: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  app = await startTestApp(db.url, { runner: { concurrency: 2 } });
   // The job the README's first example creates, finished, so that its shown output (COMPLETED, the result) holds.
   jobId = (await data(app.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 2000 } } })).createJob.id;
-  await waitFor('the example job to complete', async () => {
-    const { job } = await data(app.url, GetJobDocument, { id: jobId });
-    return job?.status === 'COMPLETED' || undefined;
-  });
+  await waitForJob(app.url, jobId, 'COMPLETED');
 }, 60_000);
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
-});
 
 const examples = shellExamples(readFileSync(path.join(root, 'README.md'), 'utf8'), RUN_SECTIONS);
 

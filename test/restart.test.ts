@@ -1,31 +1,23 @@
-import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { afterEach, expect, test } from '@jest/globals';
 import { CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
-import { waitForJobStatus } from './helpers/jobs.ts';
+import { waitForJob } from './helpers/jobs.ts';
 import { createServerGroup } from './helpers/server-group.ts';
 
 // A crash (SIGKILL: no shutdown code runs) loses nothing that was recorded, and a job the dead process was
 // running is failed as INTERRUPTED by the next start, before it listens.
-let db: TestDatabase;
+const db = useTestDatabase();
 const servers = createServerGroup();
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
 
 afterEach(async () => {
   await servers.stopAll();
 });
 
-afterAll(async () => {
-  await db?.drop();
-});
-
 test("a completed job's status and result are returned by job(id) and GET /jobs/{id} after the server is SIGKILLed and started again", async () => {
   const first = await servers.start({ DATABASE_URL: db.url });
   const { createJob } = await data(first.url, CreateJobDocument, { input: { kind: 'echo', input: { kept: ['across', 'a crash'] } } });
-  const completed = await waitForJobStatus(first.url, createJob.id, 'COMPLETED');
+  const completed = await waitForJob(first.url, createJob.id, 'COMPLETED');
   expect(await first.kill('SIGKILL')).toBe('SIGKILL');
 
   const second = await servers.start({ DATABASE_URL: db.url });
@@ -40,7 +32,7 @@ test("a completed job's status and result are returned by job(id) and GET /jobs/
 test('a job that was running when the process was SIGKILLed is FAILED with code INTERRUPTED right after restart', async () => {
   const first = await servers.start({ DATABASE_URL: db.url });
   const { createJob } = await data(first.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 60_000 } } });
-  await waitForJobStatus(first.url, createJob.id, 'RUNNING');
+  await waitForJob(first.url, createJob.id, 'RUNNING');
   await first.kill('SIGKILL');
 
   const second = await servers.start({ DATABASE_URL: db.url });

@@ -1,27 +1,19 @@
 import { connect } from 'node:net';
-import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { afterEach, expect, test } from '@jest/globals';
 import { CreateJobDocument } from './generated/graphql.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
-import { waitForJobStatus } from './helpers/jobs.ts';
+import { waitForJob } from './helpers/jobs.ts';
 import { createServerGroup } from './helpers/server-group.ts';
 import { waitFor } from './helpers/wait.ts';
 
 // A graceful stop (SIGTERM or SIGINT) closes the port, gives running jobs SHUTDOWN_GRACE_MS to finish,
 // fails the rest as INTERRUPTED, and exits 0: no job outlives the process as running.
-let db: TestDatabase;
+const db = useTestDatabase();
 const servers = createServerGroup();
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
 
 afterEach(async () => {
   await servers.stopAll();
-});
-
-afterAll(async () => {
-  await db?.drop();
 });
 
 async function createJob(baseUrl: string, kind: string, input: unknown): Promise<string> {
@@ -54,7 +46,7 @@ test('after SIGTERM no job is running: a job that finishes within SHUTDOWN_GRACE
   const server = await servers.start({ DATABASE_URL: db.url, WORKER_CONCURRENCY: '2', SHUTDOWN_GRACE_MS: '2000' });
   const short = await createJob(server.url, 'sleep', { ms: 500 });
   const long = await createJob(server.url, 'sleep', { ms: 60_000 });
-  await Promise.all([waitForJobStatus(server.url, short, 'RUNNING'), waitForJobStatus(server.url, long, 'RUNNING')]);
+  await Promise.all([waitForJob(server.url, short, 'RUNNING'), waitForJob(server.url, long, 'RUNNING')]);
 
   expect(await server.kill('SIGTERM')).toBe(0);
   expect(await rowOf(short)).toEqual({ status: 'completed', result: { sleptMs: 500 }, error_code: null });
@@ -65,7 +57,7 @@ test('after SIGTERM no job is running: a job that finishes within SHUTDOWN_GRACE
 test('after SIGTERM the server refuses new connections while a running job finishes, and after it has exited', async () => {
   const server = await servers.start({ DATABASE_URL: db.url, SHUTDOWN_GRACE_MS: '60000' });
   const job = await createJob(server.url, 'sleep', { ms: 1000 });
-  await waitForJobStatus(server.url, job, 'RUNNING');
+  await waitForJob(server.url, job, 'RUNNING');
   expect(await acceptsConnections(server.url)).toBe(true);
 
   server.child.kill('SIGTERM');
@@ -82,7 +74,7 @@ test('after SIGTERM the server refuses new connections while a running job finis
 test('SIGINT stops the server like SIGTERM: running jobs are FAILED/INTERRUPTED and the process exits 0', async () => {
   const server = await servers.start({ DATABASE_URL: db.url, SHUTDOWN_GRACE_MS: '0' });
   const job = await createJob(server.url, 'sleep', { ms: 60_000 });
-  await waitForJobStatus(server.url, job, 'RUNNING');
+  await waitForJob(server.url, job, 'RUNNING');
 
   expect(await server.kill('SIGINT')).toBe(0);
   expect(server.logs).toContainEqual(expect.objectContaining({ msg: 'received signal; shutting down gracefully', signal: 'SIGINT' }));

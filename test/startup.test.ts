@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, expect, test } from '@jest/globals';
 import { attachDatabase, createTestRole, freshDatabaseUrl, type TestDatabase, type TestRole } from './helpers/database.ts';
-import { runServerToExit } from './helpers/run-to-exit.ts';
 import { createServerGroup } from './helpers/server-group.ts';
+import { runServerToExit } from './helpers/server-process.ts';
 
 // What an operator sees when starting the service: a bad setting or an unreachable database is one line
 // on stderr and exit code 1; a good start logs the database it uses, never its password.

@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import type { Client } from 'graphql-ws';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { AwaitJobDocument, CreateJobDocument, GetJobDocument, JobUpdatedDocument } from './generated/graphql.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestApp } from './helpers/app.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { data, execute } from './helpers/graphql.ts';
 import { collect, wsClient } from './helpers/live-clients.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -19,16 +19,10 @@ const apiKeys = [
   { tenant: 'globex', key: GLOBEX_KEY },
 ];
 
-let db: TestDatabase;
+const db = useTestDatabase();
 const clients: Client[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-
-afterAll(async () => {
+db.beforeDrop(async () => {
   await Promise.all(clients.map((client) => client.dispose()));
-  await db?.drop();
 });
 
 function openClient(url: string, headers: { authorization: string }): Client {
@@ -54,20 +48,12 @@ async function firstOutcome(client: Client, id: string): Promise<{ status?: stri
 }
 
 describe('subscription and connection quotas', () => {
-  let app: TestApp;
-
-  beforeAll(async () => {
-    // No runner: jobs stay QUEUED, so their subscriptions stay open.
-    app = await startTestApp(db.url, {
-      auth: { apiKeys },
-      runner: { concurrency: 0 },
-      live: { maxSubscriptions: 12, maxSubscriptionsPerTenant: 8 },
-      limits: { maxConnectionsPerTenant: 2 },
-    });
-  });
-
-  afterAll(async () => {
-    await app?.stop();
+  // No runner: jobs stay QUEUED, so their subscriptions stay open.
+  const app = useTestApp(db, {
+    runner: { concurrency: 0 },
+    auth: { apiKeys },
+    live: { maxSubscriptions: 12, maxSubscriptionsPerTenant: 8 },
+    limits: { maxConnectionsPerTenant: 2 },
   });
 
   test('a tenant that fills its subscription quota is refused, and another tenant still subscribes and awaits', async () => {
@@ -110,19 +96,7 @@ describe('subscription and connection quotas', () => {
 });
 
 describe('rate limit', () => {
-  let app: TestApp;
-
-  beforeAll(async () => {
-    app = await startTestApp(db.url, {
-      auth: { apiKeys },
-      runner: { concurrency: 0 },
-      limits: { rateLimit: { requests: 3, perMs: 60_000 } },
-    });
-  });
-
-  afterAll(async () => {
-    await app?.stop();
-  });
+  const app = useTestApp(db, { runner: { concurrency: 0 }, auth: { apiKeys }, limits: { rateLimit: { requests: 3, perMs: 60_000 } } });
 
   test('past its rate a tenant gets 429 RATE_LIMITED with Retry-After on GraphQL, REST and graphql-ws; another tenant does not', async () => {
     const { createJob } = await data(app.url, CreateJobDocument, { input: { kind: 'echo' } }, ACME);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import {
   AwaitJobDocument,
   CancelJobDocument,
@@ -10,34 +10,25 @@ import {
   ListJobsDocument,
   RetryJobDocument,
 } from './generated/graphql.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestApp } from './helpers/app.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { data, execute, postGraphQL } from './helpers/graphql.ts';
+import { waitForJob } from './helpers/jobs.ts';
 import { collect, readSseUntilComplete, sseSubscribe, wsClient } from './helpers/live-clients.ts';
 import { waitFor } from './helpers/wait.ts';
 
 // API keys and tenants: every read and write path, over HTTP, SSE and graphql-ws, with two tenants' keys.
 const ACME = { authorization: 'Bearer acme-key-0123456789abcdef' };
 const GLOBEX = { authorization: 'Bearer globex-key-0123456789abcdef' };
-let db: TestDatabase;
-let app: TestApp;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  app = await startTestApp(db.url, {
-    auth: {
-      apiKeys: [
-        { tenant: 'acme', key: 'acme-key-0123456789abcdef' },
-        { tenant: 'globex', key: 'globex-key-0123456789abcdef' },
-      ],
-    },
-    runner: { concurrency: 2 },
-  });
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
+const db = useTestDatabase();
+const app = useTestApp(db, {
+  runner: { concurrency: 2 },
+  auth: {
+    apiKeys: [
+      { tenant: 'acme', key: 'acme-key-0123456789abcdef' },
+      { tenant: 'globex', key: 'globex-key-0123456789abcdef' },
+    ],
+  },
 });
 
 function closeCode(url: string, connectionParams?: Record<string, unknown>): Promise<number> {
@@ -81,10 +72,7 @@ describe('without a valid key', () => {
 describe("one tenant's jobs are invisible to another", () => {
   test('job, GET /jobs/{id}, jobs, cancelJob, retryJob and awaitJob', async () => {
     const { createJob } = await data(app.url, CreateJobDocument, { input: { kind: 'fail', input: { message: 'acme only' } } }, ACME);
-    await waitFor('the job to fail', async () => {
-      const { job } = await data(app.url, GetJobDocument, { id: createJob.id }, ACME);
-      return job?.status === 'FAILED' ? true : undefined;
-    });
+    await waitForJob(app.url, createJob.id, 'FAILED', { headers: ACME });
     expect((await data(app.url, GetJobDocument, { id: createJob.id }, GLOBEX)).job).toBeNull();
     expect((await fetch(`${app.url}/jobs/${createJob.id}`, { headers: GLOBEX })).status).toBe(404);
     expect((await fetch(`${app.url}/jobs/${createJob.id}`, { headers: ACME })).status).toBe(200);
@@ -140,10 +128,7 @@ describe("one tenant's jobs are invisible to another", () => {
       const acme = await data(app.url, CreateJobDocument, { input: { kind: 'echo' } }, ACME);
       const globex = await data(app.url, CreateJobDocument, { input: { kind: 'echo' } }, GLOBEX);
       await waitFor('globex to see its own job', async () => (seen.includes(globex.createJob.id) ? true : undefined));
-      await waitFor('acme job to complete', async () => {
-        const { job } = await data(app.url, GetJobDocument, { id: acme.createJob.id }, ACME);
-        return job?.status === 'COMPLETED' ? true : undefined;
-      });
+      await waitForJob(app.url, acme.createJob.id, 'COMPLETED', { headers: ACME });
       stream.unsubscribe();
       expect(seen).not.toContain(acme.createJob.id);
     } finally {

@@ -1,6 +1,8 @@
+import { afterAll, beforeAll } from '@jest/globals';
 import { type App, startApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { setLogLevel } from '../../src/logger.ts';
+import type { TestDatabaseHandle } from './database.ts';
 
 export type TestApp = App & { url: string };
 
@@ -32,4 +34,41 @@ function merge(base: unknown, overrides: unknown): unknown {
 
 function isGroup(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Registers beforeAll/afterAll for startTestApp against `db` (a useTestDatabase handle): started before the
+ * block's tests, stopped after them and always before the database is dropped. The handle can be used at once;
+ * its fields work inside hooks and tests.
+ */
+export function useTestApp(db: TestDatabaseHandle, overrides: ConfigOverrides = {}): TestApp {
+  let app: TestApp | undefined;
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= app?.stop() ?? Promise.resolve();
+    return stopped;
+  };
+  const current = (): TestApp => {
+    if (!app) throw new Error('useTestApp: the app runs only inside hooks and tests');
+    return app;
+  };
+  beforeAll(async () => {
+    app = await startTestApp(db.url, overrides);
+  });
+  // Jest runs afterAll hooks in the order they were declared, so the database's (declared first) would drop it
+  // under a running app: both ask for the one stop.
+  afterAll(stop);
+  db.beforeDrop(stop);
+  return {
+    get url() {
+      return current().url;
+    },
+    get metricsUrl() {
+      return current().metricsUrl;
+    },
+    get databaseUrl() {
+      return current().databaseUrl;
+    },
+    stop,
+  };
 }

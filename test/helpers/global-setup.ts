@@ -1,5 +1,4 @@
 import { chmod, mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -7,6 +6,7 @@ import { ensureDatabaseExists } from '../../src/db/database.ts';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { runMigrations } from '../../src/db/migrate.ts';
 import { setLogLevel } from '../../src/logger.ts';
+import { freePort } from './free-port.ts';
 
 // Runs once before all test files. Picks the PostgreSQL server (DATABASE_URL when set, else an embedded one
 // started for this run), and migrates a template database that each test file clones into its own.
@@ -49,15 +49,4 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
   } finally {
     await admin.end();
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
