@@ -121,7 +121,7 @@ function checkRequest(tenant: string, request: CreateJobRequest, argument: strin
  * Inserts a checked job; with an idempotency key already taken, returns the job that holds it, or fails with
  * CONFLICT when that job was created with another kind or input (AIP-155: same request, same answer).
  */
-async function insertIdempotently(db: CommonQueryMethods, job: NewJob): Promise<{ job: Job; inserted: boolean }> {
+async function insertIdempotently(db: CommonQueryMethods, job: NewJob): Promise<Inserted> {
   const inserted = await insertJob(db, job);
   if (inserted) return { job: inserted, inserted: true };
   const existing = await findJobByIdempotencyKey(db, job);
@@ -135,6 +135,44 @@ async function insertIdempotently(db: CommonQueryMethods, job: NewJob): Promise<
   return { job: existing.job, inserted: false };
 }
 
+type Inserted = { job: Job; inserted: boolean };
+
+/** Counts and logs the jobs a request created; called once the rows are committed (a rolled-back batch created nothing). */
+function recordCreatedJobs(metrics: Pick<Metrics, 'jobsCreated'>, outcomes: readonly Inserted[]): void {
+  const created = outcomes.filter((outcome) => outcome.inserted).map((outcome) => outcome.job);
+  metrics.jobsCreated(created.map((job) => job.kind));
+  for (const job of created) {
+    logger.info('job created', { jobId: job.id, kind: job.kind, tenant: job.tenant });
+    logger.debug('job input', { jobId: job.id, input: job.input });
+  }
+}
+
+/** A client error raised by one item of a batch names the item (`extensions.index`). */
+function tagIndex(error: unknown, index: number): unknown {
+  if (error instanceof JobqlError) error.details.index = index;
+  return error;
+}
+
+function wrongStatus(job: Job, rule: string): JobqlError {
+  const status = job.status.toUpperCase();
+  return new JobqlError('CONFLICT', `the job is ${status}; ${rule}`, { argument: 'id', status });
+}
+
+type PageArgs = { first?: number | null; after?: string | null; statuses?: readonly JobStatus[] | null; kind?: string | null };
+
+/** One page of a tenant's jobs, newest first, keyset-paged by cursor. */
+async function listPage(pool: DatabasePool, tenant: string, args: PageArgs): Promise<JobPage> {
+  const first = args.first ?? DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
+    throw badUserInput(`first must be between 1 and ${MAX_PAGE_SIZE}`, { argument: 'first' });
+  }
+  const after = args.after == null ? null : decodeCursor(args.after);
+  const statuses = args.statuses && args.statuses.length > 0 ? args.statuses : null;
+  const rows = await listJobs(pool, { tenant, statuses, kind: args.kind ?? null, after, limit: first });
+  const jobs = rows.slice(0, first);
+  return { jobs, cursors: jobs.map(encodeCursor), hasNextPage: rows.length > first };
+}
+
 /**
  * The use cases for one tenant: it sees, creates and changes only its own jobs. `metrics` counts the jobs it
  * creates, the ones it ends (a queued job cancelled) and the ones it puts back in the queue (retryJob).
@@ -144,15 +182,7 @@ export function createJobService(
   tenant: string,
   metrics: Pick<Metrics, 'jobsCreated' | 'jobsEnded' | 'jobResubmitted'>,
 ) {
-  // Called once the rows are committed: a rolled-back batch created nothing.
-  const recordCreated = (outcomes: readonly { job: Job; inserted: boolean }[]) => {
-    const created = outcomes.filter((outcome) => outcome.inserted).map((outcome) => outcome.job);
-    metrics.jobsCreated(created.map((job) => job.kind));
-    for (const job of created) {
-      logger.info('job created', { jobId: job.id, kind: job.kind, tenant: job.tenant });
-      logger.debug('job input', { jobId: job.id, input: job.input });
-    }
-  };
+  const recordCreated = (outcomes: readonly Inserted[]) => recordCreatedJobs(metrics, outcomes);
 
   const findOrFail = async (id: string) => {
     const job = await findJobById(pool, tenant, parseJobId(id));
@@ -179,19 +209,17 @@ export function createJobService(
         try {
           return checkRequest(tenant, request, `inputs.${index}`);
         } catch (error) {
-          if (error instanceof JobqlError) error.details.index = index;
-          throw error;
+          throw tagIndex(error, index);
         }
       });
       const outcomes = await pool.transaction(async (tx) => {
-        const created: { job: Job; inserted: boolean }[] = [];
+        const created: Inserted[] = [];
         for (const [index, job] of jobs.entries()) {
-          try {
-            created.push(await insertIdempotently(tx, job));
-          } catch (error) {
-            if (error instanceof JobqlError) error.details.index = index;
-            throw error;
-          }
+          created.push(
+            await insertIdempotently(tx, job).catch((error: unknown) => {
+              throw tagIndex(error, index);
+            }),
+          );
         }
         return created;
       });
@@ -209,10 +237,7 @@ export function createJobService(
       if (requested) return requested;
       const job = await findOrFail(id);
       if (job.status === 'cancelled') return job;
-      throw new JobqlError('CONFLICT', `the job is ${job.status.toUpperCase()}; only a QUEUED or RUNNING job can be cancelled`, {
-        argument: 'id',
-        status: job.status.toUpperCase(),
-      });
+      throw wrongStatus(job, 'only a QUEUED or RUNNING job can be cancelled');
     },
 
     /** Puts a FAILED or CANCELLED job back in the queue as a new attempt. */
@@ -224,32 +249,14 @@ export function createJobService(
         return requeued;
       }
       const job = await findOrFail(id);
-      throw new JobqlError('CONFLICT', `the job is ${job.status.toUpperCase()}; only a FAILED or CANCELLED job can be retried`, {
-        argument: 'id',
-        status: job.status.toUpperCase(),
-      });
+      throw wrongStatus(job, 'only a FAILED or CANCELLED job can be retried');
     },
 
     async getJob(id: string): Promise<Job | null> {
       return findJobById(pool, tenant, parseJobId(id));
     },
 
-    async listJobs(args: {
-      first?: number | null;
-      after?: string | null;
-      statuses?: readonly JobStatus[] | null;
-      kind?: string | null;
-    }): Promise<JobPage> {
-      const first = args.first ?? DEFAULT_PAGE_SIZE;
-      if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
-        throw badUserInput(`first must be between 1 and ${MAX_PAGE_SIZE}`, { argument: 'first' });
-      }
-      const after = args.after == null ? null : decodeCursor(args.after);
-      const statuses = args.statuses && args.statuses.length > 0 ? args.statuses : null;
-      const rows = await listJobs(pool, { tenant, statuses, kind: args.kind ?? null, after, limit: first });
-      const jobs = rows.slice(0, first);
-      return { jobs, cursors: jobs.map(encodeCursor), hasNextPage: rows.length > first };
-    },
+    listJobs: (args: PageArgs): Promise<JobPage> => listPage(pool, tenant, args),
   };
 }
 

@@ -41,11 +41,10 @@ function processMetrics(): Registry {
   return processRegistry;
 }
 
-export function createMetrics() {
-  const registry = new Registry();
-  const registers = [registry];
-  const errorCode = boundedLabel(MAX_ERROR_CODES);
+type Registers = Registry[];
 
+/** What the runner, the job service, cancel, shutdown and recovery record: one series set per kind. */
+function jobMetrics(registers: Registers) {
   const created = new Counter({
     name: 'jobql_jobs_created_total',
     help: 'Jobs created through this process (idempotent replays of an existing job are not counted).',
@@ -96,6 +95,11 @@ export function createMetrics() {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30, 300],
     registers,
   });
+  return { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup };
+}
+
+/** What the GraphQL and HTTP layers record. */
+function apiMetrics(registers: Registers) {
   const operations = new Counter({
     name: 'jobql_graphql_operations_total',
     help: 'GraphQL operations by the root field they select (createJob, job, …; "introspection", "other", or "invalid" for documents that failed to parse or validate), type and outcome (ok, client_error, internal_error).',
@@ -115,6 +119,99 @@ export function createMetrics() {
     labelNames: ['route', 'status'],
     registers,
   });
+  return { operations, operationTime, httpRequests };
+}
+
+/** What the gauges read at scrape time (see `observe`). */
+export type GaugeSources = {
+  /** Must end by itself within about `timeoutMs` (a statement timeout), so it never holds a connection long. */
+  jobCounts: (timeoutMs: number) => Promise<JobCounts>;
+  runningHere: () => number;
+  slots: number;
+  subscriptions: () => number;
+  pool: () => { acquiredConnections: number; idleConnections: number; waitingClients: number };
+  timeoutMs: number;
+};
+
+/** The jobql_jobs_* gauges: database-wide, read once per scrape. */
+function databaseGauges(registers: Registers, sources: GaugeSources): void {
+  // prom-client collects all metrics of a scrape at once: the four database-wide gauges share one read
+  // per scrape. A failed or late read reports NaN ("unknown") rather than a stale or made-up count:
+  // alerts on these gauges do not fire on it, and the scrape itself still succeeds.
+  // At most one count query runs at a time: a scrape that comes while one runs waits for it (up to the
+  // bound) instead of taking another pool connection the API and the runner need.
+  let query: Promise<JobCounts> | null = null;
+  const readCounts = () => {
+    query ??= sources.jobCounts(sources.timeoutMs).finally(() => {
+      query = null;
+    });
+    return withTimeout(query, sources.timeoutMs).catch(() => null);
+  };
+  const databaseGauge = (name: string, help: string, pick: (counts: JobCounts) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        const counts = await readCounts();
+        this.set(counts ? pick(counts) : Number.NaN);
+      },
+    });
+  databaseGauge('jobql_jobs_queued', 'Queued jobs that are due now (database-wide).', (counts) => counts.queued);
+  databaseGauge(
+    'jobql_jobs_scheduled',
+    'Queued jobs due later: runAt in the future or waiting out a retry backoff (database-wide).',
+    (counts) => counts.scheduled,
+  );
+  databaseGauge('jobql_jobs_running', 'Running jobs on all processes (database-wide).', (counts) => counts.running);
+  databaseGauge(
+    'jobql_jobs_queued_oldest_age_seconds',
+    'How long the oldest due queued job has waited (database-wide); 0 when none waits.',
+    (counts) => counts.oldestQueuedAgeSeconds,
+  );
+}
+
+/** The gauges of this process: its runner, its subscriptions, its pool. */
+function processGauges(registers: Registers, sources: GaugeSources): void {
+  new Gauge({
+    name: 'jobql_runner_jobs_running',
+    help: 'Jobs running on this process.',
+    registers,
+    collect() {
+      this.set(sources.runningHere());
+    },
+  });
+  new Gauge({ name: 'jobql_runner_slots', help: 'Jobs this process runs at most at once (WORKER_CONCURRENCY).', registers }).set(
+    sources.slots,
+  );
+  new Gauge({
+    name: 'jobql_subscriptions_active',
+    help: 'Live subscriptions (jobUpdated, jobsUpdated, awaitJob) open on this process.',
+    registers,
+    collect() {
+      this.set(sources.subscriptions());
+    },
+  });
+  new Gauge({
+    name: 'jobql_db_pool_connections',
+    help: "The database pool's connections by state (in use, idle) and callers waiting for one.",
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const state = sources.pool();
+      this.set({ state: 'in_use' }, state.acquiredConnections);
+      this.set({ state: 'idle' }, state.idleConnections);
+      this.set({ state: 'waiting' }, state.waitingClients);
+    },
+  });
+}
+
+export function createMetrics() {
+  const registry = new Registry();
+  const registers = [registry];
+  const errorCode = boundedLabel(MAX_ERROR_CODES);
+  const { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup } = jobMetrics(registers);
+  const { operations, operationTime, httpRequests } = apiMetrics(registers);
 
   /** Attempts ended by a statement (runner, cancel, shutdown, recovery): counted by where they ended up. */
   function jobsEnded(transitions: readonly Transition[]): void {
@@ -170,80 +267,9 @@ export function createMetrics() {
      * The gauges read at scrape time. `jobCounts` reads the database: it is bounded by `timeoutMs`, and when it
      * fails or is late the jobql_jobs_* gauges are NaN in that scrape.
      */
-    observe(sources: {
-      /** Must end by itself within about `timeoutMs` (a statement timeout), so it never holds a connection long. */
-      jobCounts: (timeoutMs: number) => Promise<JobCounts>;
-      runningHere: () => number;
-      slots: number;
-      subscriptions: () => number;
-      pool: () => { acquiredConnections: number; idleConnections: number; waitingClients: number };
-      timeoutMs: number;
-    }): void {
-      // prom-client collects all metrics of a scrape at once: the four database-wide gauges share one read
-      // per scrape. A failed or late read reports NaN ("unknown") rather than a stale or made-up count:
-      // alerts on these gauges do not fire on it, and the scrape itself still succeeds.
-      // At most one count query runs at a time: a scrape that comes while one runs waits for it (up to the
-      // bound) instead of taking another pool connection the API and the runner need.
-      let query: Promise<JobCounts> | null = null;
-      const readCounts = () => {
-        query ??= sources.jobCounts(sources.timeoutMs).finally(() => {
-          query = null;
-        });
-        return withTimeout(query, sources.timeoutMs).catch(() => null);
-      };
-      const databaseGauge = (name: string, help: string, pick: (counts: JobCounts) => number) =>
-        new Gauge({
-          name,
-          help,
-          registers,
-          async collect() {
-            const counts = await readCounts();
-            this.set(counts ? pick(counts) : Number.NaN);
-          },
-        });
-      databaseGauge('jobql_jobs_queued', 'Queued jobs that are due now (database-wide).', (counts) => counts.queued);
-      databaseGauge(
-        'jobql_jobs_scheduled',
-        'Queued jobs due later: runAt in the future or waiting out a retry backoff (database-wide).',
-        (counts) => counts.scheduled,
-      );
-      databaseGauge('jobql_jobs_running', 'Running jobs on all processes (database-wide).', (counts) => counts.running);
-      databaseGauge(
-        'jobql_jobs_queued_oldest_age_seconds',
-        'How long the oldest due queued job has waited (database-wide); 0 when none waits.',
-        (counts) => counts.oldestQueuedAgeSeconds,
-      );
-      new Gauge({
-        name: 'jobql_runner_jobs_running',
-        help: 'Jobs running on this process.',
-        registers,
-        collect() {
-          this.set(sources.runningHere());
-        },
-      });
-      new Gauge({ name: 'jobql_runner_slots', help: 'Jobs this process runs at most at once (WORKER_CONCURRENCY).', registers }).set(
-        sources.slots,
-      );
-      new Gauge({
-        name: 'jobql_subscriptions_active',
-        help: 'Live subscriptions (jobUpdated, jobsUpdated, awaitJob) open on this process.',
-        registers,
-        collect() {
-          this.set(sources.subscriptions());
-        },
-      });
-      new Gauge({
-        name: 'jobql_db_pool_connections',
-        help: "The database pool's connections by state (in use, idle) and callers waiting for one.",
-        labelNames: ['state'],
-        registers,
-        collect() {
-          const state = sources.pool();
-          this.set({ state: 'in_use' }, state.acquiredConnections);
-          this.set({ state: 'idle' }, state.idleConnections);
-          this.set({ state: 'waiting' }, state.waitingClients);
-        },
-      });
+    observe(sources: GaugeSources): void {
+      databaseGauges(registers, sources);
+      processGauges(registers, sources);
     },
   };
 }
