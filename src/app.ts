@@ -94,7 +94,7 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
     // Each operation acts for one tenant: its use cases see only that tenant's jobs.
     const contextFor = (tenant: string, lastEventId: string | null): GraphQLContext => {
       const jobs = createJobService(databasePool, tenant, metrics);
-      return { jobs, live: createLiveService(jobs, liveHub), lastEventId, stream: { revision: null } };
+      return { jobs, live: createLiveService(jobs, liveHub), lastEventId };
     };
     const auth = createAuthenticator(config.apiKeys);
     if (!auth.required && !config.workerOnly) {

@@ -7,6 +7,4 @@ export type GraphQLContext = {
   live: LiveService;
   /** SSE's Last-Event-ID header, when the request carried one: where a reconnecting EventSource left off. */
   lastEventId: string | null;
-  /** The revision of the job event last produced on this request's stream, for SSE's `id:` line. */
-  stream: { revision: number | null };
 };

@@ -182,7 +182,7 @@ builder.subscriptionType({
         const after = args.afterRevision ?? lastEventRevision(ctx.lastEventId);
         return ctx.live.jobUpdated(String(args.id), after);
       },
-      resolve: recordRevision,
+      resolve: (job) => job,
     }),
     jobsUpdated: t.field({
       type: Job,
@@ -190,16 +190,10 @@ builder.subscriptionType({
       args: { status: t.arg({ type: [JobStatus] }), kind: t.arg.string() },
       subscribe: (_root, args, ctx) =>
         ctx.live.jobsUpdated({ statuses: args.status && args.status.length > 0 ? args.status : null, kind: args.kind ?? null }),
-      resolve: recordRevision,
+      resolve: (job) => job,
     }),
   }),
 });
-
-/** Runs once per event, just before it is sent: the SSE transport names the event after this revision. */
-function recordRevision(job: JobRow, _args: unknown, ctx: { stream: { revision: number | null } }): JobRow {
-  ctx.stream.revision = job.revision;
-  return job;
-}
 
 /** Last-Event-ID carries the revision we sent as the SSE event id; anything else is ignored. */
 function lastEventRevision(lastEventId: string | null): number | null {

@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphQLSchema } from 'graphql';
@@ -14,7 +14,7 @@ import type { Authenticator } from './auth.ts';
 import type { OriginPolicy } from './origin.ts';
 import { strictUrlParams } from './query-params.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { createHttpServer, tenantOf } from './server.ts';
+import { createHttpServer, type YogaServerContext } from './server.ts';
 import { sseWithEventIds } from './sse.ts';
 import { attachWebSocketServer } from './websocket.ts';
 
@@ -52,15 +52,14 @@ export async function startHttpFrontend(options: {
   // (about 10 MB), so that it works offline and names no other host; Yoga's default page loads them from a
   // public CDN. Yoga's GraphiQL options are fixed, so the page is rendered once, when first asked for.
   let graphiqlPage: string | null = null;
-  const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
+  const yoga = createYoga<YogaServerContext, GraphQLContext>({
     schema: options.schema,
     graphqlEndpoint: '/graphql',
-    // HTTP requests were authenticated by createHttpServer (tenantOf); WebSocket operations carry their
-    // connection's tenant in the initial context (websocket.ts).
-    context: (initial: { req?: IncomingMessage; request?: Request; tenant?: string }) => {
-      const tenant = initial.tenant ?? (initial.req ? tenantOf.get(initial.req) : undefined);
+    // Every operation arrives with its tenant in Yoga's server context: HTTP requests from the router, which
+    // authenticated them (server.ts), WebSocket operations from their connection (websocket.ts).
+    context: ({ tenant, request }) => {
       if (!tenant) throw new Error('an operation reached Yoga without an authenticated tenant');
-      return options.contextFor(tenant, initial.request?.headers.get('last-event-id') ?? null);
+      return options.contextFor(tenant, request?.headers.get('last-event-id') ?? null);
     },
     plugins: [
       strictUrlParams(),

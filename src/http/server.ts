@@ -10,8 +10,8 @@ import { countWhenClosed, handleProbe, jobPath, type ProbeOptions, routeOf } fro
 import { type RateLimiter, refuseOverRate } from './rate-limit.ts';
 import { handleGetJob, isGet, sendJson } from './rest.ts';
 
-/** The tenant an authenticated request acts for, set on the request before Yoga sees it. */
-export const tenantOf = new WeakMap<IncomingMessage, string>();
+/** What Yoga gets from its callers besides the request: the tenant the operation acts for, once authenticated. */
+export type YogaServerContext = Record<string, unknown> & { tenant?: string };
 
 // A request id the client sent is kept (so its logs and ours join up) when it is a plain token; otherwise,
 // or without one, the server makes one. Either way it is sent back in X-Request-Id and is on every log line
@@ -24,7 +24,7 @@ export function requestIdOf(req: IncomingMessage): string {
 }
 
 type HttpServerOptions = {
-  yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
+  yoga: YogaServerInstance<YogaServerContext, GraphQLContext>;
   schema: GraphQLSchema;
   contextFor: (tenant: string, lastEventId: string | null) => GraphQLContext;
   auth: Authenticator;
@@ -92,8 +92,8 @@ function handle(req: IncomingMessage, res: ServerResponse, path: string, options
         });
       }
     }
-    tenantOf.set(req, authenticated.tenant);
-    void options.yoga(req, res);
+    // The tenant rides in Yoga's server context (merged with its own req/res), which serve.ts reads.
+    void options.yoga.handle(req, res, { tenant: authenticated.tenant });
     return;
   }
   let id: string;
