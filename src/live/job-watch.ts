@@ -186,51 +186,23 @@ export function createJobWatcher(options: { pool: DatabasePool }) {
 
   function watch(id: string, tenant: string, release: () => void): JobWatch {
     const key = keyOf(tenant, id);
-    const state: WatchState = { known: null, queue: [], resync: false, dirty: false, closed: false, wake: null };
     let entry = entries.get(key);
     if (!entry) {
       entry = { id, tenant, watches: new Set(), reading: null, again: false, target: 0 };
       entries.set(key, entry);
     }
     const own = entry;
+    const state: WatchState = { known: null, queue: [], resync: false, dirty: false, closed: false, wake: null };
     own.watches.add(state);
-    return {
-      position: (revision, catchUpTo) => {
-        if (catchUpTo !== undefined) own.target = Math.max(own.target, catchUpTo);
-        state.known = revision;
-        state.resync = false;
-        state.queue = [];
-        if (state.dirty || catchUpTo !== undefined) {
-          state.dirty = false;
-          void fetchEvents(own);
-        }
-      },
-      next: async (signal) => {
-        for (;;) {
-          // Queued events first: at shutdown, the final states read by the last re-check still go out.
-          const job = state.queue.shift();
-          if (job) return { kind: 'event', job };
-          if (state.closed || closed || signal?.aborted) return { kind: 'closed' };
-          if (state.resync) {
-            state.known = null; // until the subscriber positions again after re-reading
-            state.resync = false;
-            return { kind: 'resync' };
-          }
-          await new Promise<void>((resolve) => {
-            state.wake = resolve;
-            signal?.addEventListener('abort', () => resolve(), { once: true });
-          });
-        }
-      },
-      close: () => {
-        if (state.closed) return;
-        state.closed = true;
+    return subscriberSide(state, own, {
+      read: () => void fetchEvents(own),
+      watcherClosed: () => closed,
+      detach: () => {
         release();
         own.watches.delete(state);
         if (own.watches.size === 0 && entries.get(key) === own) entries.delete(key);
-        wake(state);
       },
-    };
+    });
   }
 
   return {
@@ -247,6 +219,49 @@ export function createJobWatcher(options: { pool: DatabasePool }) {
     close: () => {
       closed = true;
       for (const entry of entries.values()) for (const state of entry.watches) wake(state);
+    },
+  };
+}
+
+/** The subscriber's side of one watch: the transitions it drives (position, next, close). */
+function subscriberSide(
+  state: WatchState,
+  entry: Entry,
+  watcher: { read: () => void; watcherClosed: () => boolean; detach: () => void },
+): JobWatch {
+  return {
+    position: (revision, catchUpTo) => {
+      if (catchUpTo !== undefined) entry.target = Math.max(entry.target, catchUpTo);
+      state.known = revision;
+      state.resync = false;
+      state.queue = [];
+      if (state.dirty || catchUpTo !== undefined) {
+        state.dirty = false;
+        watcher.read();
+      }
+    },
+    next: async (signal) => {
+      for (;;) {
+        // Queued events first: at shutdown, the final states read by the last re-check still go out.
+        const job = state.queue.shift();
+        if (job) return { kind: 'event', job };
+        if (state.closed || watcher.watcherClosed() || signal?.aborted) return { kind: 'closed' };
+        if (state.resync) {
+          state.known = null; // until the subscriber positions again after re-reading
+          state.resync = false;
+          return { kind: 'resync' };
+        }
+        await new Promise<void>((resolve) => {
+          state.wake = resolve;
+          signal?.addEventListener('abort', () => resolve(), { once: true });
+        });
+      }
+    },
+    close: () => {
+      if (state.closed) return;
+      state.closed = true;
+      watcher.detach();
+      wake(state);
     },
   };
 }
