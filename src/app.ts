@@ -11,10 +11,10 @@ import { createOriginPolicy } from './http/origin.ts';
 import { createRateLimiter } from './http/rate-limit.ts';
 import { countUnfinishedJobs } from './jobs/job-queries.ts';
 import { createJobService } from './jobs/job-service.ts';
+import { createLiveHub, type LiveHub } from './live/live-hub.ts';
+import { createLiveService } from './live/live-service.ts';
 import { logger } from './logger.ts';
 import { createMetrics } from './metrics/metrics.ts';
-import { createJobHub, type JobHub } from './notify/job-hub.ts';
-import { createJobUpdates } from './notify/job-updates.ts';
 import { type Listener, startListener } from './notify/listener.ts';
 import { recoverDeadWorkers, startMaintenance } from './runner/maintenance.ts';
 import { type Runner, startRunner } from './runner/runner.ts';
@@ -45,7 +45,7 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
   let web: HttpFrontend | null = null;
   let probes: { url: string; close: () => Promise<void> } | null = null;
   let listener: Listener | null = null;
-  let hub: JobHub | null = null;
+  let hub: LiveHub | null = null;
   let maintenance: { stop: () => void } | null = null;
   let presence: WorkerPresence | null = null;
   let stopping = false;
@@ -85,7 +85,7 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
     listener = await untilAborted(startListener(databaseUrl, `${sessionTag}:listener`, timeouts), signal);
     // The listener reconnected: the database is back, so a lost worker session is reopened now.
     listener.onReconnect(presence.retryNow);
-    hub = createJobHub({
+    hub = createLiveHub({
       pool,
       listener,
       recheckIntervalMs: config.live.recheckMs,
@@ -107,7 +107,7 @@ export async function startApp(config: Config, options: { signal?: AbortSignal }
     // Each operation acts for one tenant: its use cases see only that tenant's jobs.
     const contextFor = (tenant: string, lastEventId: string | null): GraphQLContext => {
       const jobs = createJobService(databasePool, tenant, metrics);
-      return { jobs, updates: createJobUpdates(jobs, liveHub), lastEventId, stream: { revision: null } };
+      return { jobs, live: createLiveService(jobs, liveHub), lastEventId };
     };
     const auth = createAuthenticator(config.auth.apiKeys);
     if (!auth.required && !config.runner.workerOnly) {

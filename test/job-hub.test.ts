@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createDatabasePool, type DatabasePool } from '../src/db/pool.ts';
 import { createJobService } from '../src/jobs/job-service.ts';
+import { MAX_QUEUE } from '../src/live/job-watch.ts';
+import { createLiveHub, type LiveHub } from '../src/live/live-hub.ts';
+import { createLiveService } from '../src/live/live-service.ts';
 import { setLogLevel } from '../src/logger.ts';
 import { createMetrics } from '../src/metrics/metrics.ts';
-import { createJobHub, type JobHub, MAX_QUEUE } from '../src/notify/job-hub.ts';
-import { createJobUpdates } from '../src/notify/job-updates.ts';
 import { type Listener, startListener } from '../src/notify/listener.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -14,14 +15,14 @@ import { waitFor } from './helpers/wait.ts';
 let db: TestDatabase;
 let pool: DatabasePool;
 let listener: Listener;
-let hub: JobHub;
+let hub: LiveHub;
 
 beforeAll(async () => {
   setLogLevel('silent');
   db = await createTestDatabase();
   pool = await createDatabasePool(db.url);
   listener = await startListener(db.url);
-  hub = createJobHub({ pool, listener, recheckIntervalMs: 200, maxWatches: 100, maxWatchesPerTenant: 100 });
+  hub = createLiveHub({ pool, listener, recheckIntervalMs: 200, maxWatches: 100, maxWatchesPerTenant: 100 });
 });
 
 afterAll(async () => {
@@ -33,7 +34,7 @@ afterAll(async () => {
 
 test('a subscriber that stops reading holds at most MAX_QUEUE events, then gets the current state, ending with the final one', async () => {
   const jobs = createJobService(pool, 'default', createMetrics());
-  const updates = createJobUpdates(jobs, hub);
+  const updates = createLiveService(jobs, hub);
   const job = await jobs.createJob({ kind: 'echo', input: {} });
   const stream = await updates.jobUpdated(job.id, null);
   const snapshot = await stream.next();
@@ -66,7 +67,7 @@ test('a subscriber that stops reading holds at most MAX_QUEUE events, then gets 
 
 test('a subscriber that leaves before reading anything releases its watch', async () => {
   const jobs = createJobService(pool, 'default', createMetrics());
-  const updates = createJobUpdates(jobs, hub);
+  const updates = createLiveService(jobs, hub);
   const job = await jobs.createJob({ kind: 'echo', input: {} });
   const before = hub.activeWatches();
   const stream = await updates.jobUpdated(job.id, null);

@@ -143,7 +143,7 @@ builder.queryType({
       description:
         'Waits until the job is final and returns it, or returns it as it is when timeoutMs (at most 60000) runs out. Null for an unknown id.',
       args: { id: t.arg.id({ required: true }), timeoutMs: t.arg.int({ required: true }) },
-      resolve: (_root, args, ctx) => ctx.updates.awaitJob(String(args.id), args.timeoutMs),
+      resolve: (_root, args, ctx) => ctx.live.awaitJob(String(args.id), args.timeoutMs),
     }),
     jobs: t.field({
       type: JobConnection,
@@ -180,26 +180,20 @@ builder.subscriptionType({
       args: { id: t.arg.id({ required: true }), afterRevision: t.arg.int() },
       subscribe: async (_root, args, ctx) => {
         const after = args.afterRevision ?? lastEventRevision(ctx.lastEventId);
-        return ctx.updates.jobUpdated(String(args.id), after);
+        return ctx.live.jobUpdated(String(args.id), after);
       },
-      resolve: recordRevision,
+      resolve: (job) => job,
     }),
     jobsUpdated: t.field({
       type: Job,
       description: 'Every change of every job matching the filter (status after the change, kind), for dashboards.',
       args: { status: t.arg({ type: [JobStatus] }), kind: t.arg.string() },
       subscribe: (_root, args, ctx) =>
-        ctx.updates.jobsUpdated({ statuses: args.status && args.status.length > 0 ? args.status : null, kind: args.kind ?? null }),
-      resolve: recordRevision,
+        ctx.live.jobsUpdated({ statuses: args.status && args.status.length > 0 ? args.status : null, kind: args.kind ?? null }),
+      resolve: (job) => job,
     }),
   }),
 });
-
-/** Runs once per event, just before it is sent: the SSE transport names the event after this revision. */
-function recordRevision(job: JobRow, _args: unknown, ctx: { stream: { revision: number | null } }): JobRow {
-  ctx.stream.revision = job.revision;
-  return job;
-}
 
 /** Last-Event-ID carries the revision we sent as the SSE event id; anything else is ignored. */
 function lastEventRevision(lastEventId: string | null): number | null {

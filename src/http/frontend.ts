@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphQLSchema } from 'graphql';
@@ -15,7 +15,7 @@ import type { OriginPolicy } from './origin.ts';
 import type { ProbeOptions } from './probes.ts';
 import { strictUrlParams } from './query-params.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { createApiRouter, createProbeRouter, tenantOf } from './router.ts';
+import { createApiRouter, createProbeRouter, type YogaServerContext } from './router.ts';
 import { sseWithEventIds } from './sse.ts';
 import { attachWebSocketServer } from './websocket.ts';
 
@@ -55,15 +55,14 @@ export async function startHttpFrontend(options: {
   // (about 10 MB), so that it works offline and names no other host; Yoga's default page loads them from a
   // public CDN. Yoga's GraphiQL options are fixed, so the page is rendered once, when first asked for.
   let graphiqlPage: string | null = null;
-  const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
+  const yoga = createYoga<YogaServerContext, GraphQLContext>({
     schema: options.schema,
     graphqlEndpoint: '/graphql',
-    // HTTP requests were authenticated by the router (tenantOf); WebSocket operations carry their
-    // connection's tenant in the initial context (websocket.ts).
-    context: (initial: { req?: IncomingMessage; request?: Request; tenant?: string }) => {
-      const tenant = initial.tenant ?? (initial.req ? tenantOf.get(initial.req) : undefined);
+    // Every operation arrives with its tenant in Yoga's server context: HTTP requests from the router, which
+    // authenticated them (server.ts), WebSocket operations from their connection (websocket.ts).
+    context: ({ tenant, request }) => {
       if (!tenant) throw new Error('an operation reached Yoga without an authenticated tenant');
-      return options.contextFor(tenant, initial.request?.headers.get('last-event-id') ?? null);
+      return options.contextFor(tenant, request?.headers.get('last-event-id') ?? null);
     },
     plugins: [
       strictUrlParams(),

@@ -15,8 +15,8 @@ import { handleGetJob } from './rest.ts';
 // The one place that routes HTTP requests: which route a path is (also the label of its metrics), and the
 // order of the checks before a request is served. The WebSocket upgrade is routed by ws itself (websocket.ts).
 
-/** The tenant an authenticated request acts for, set on the request before Yoga sees it. */
-export const tenantOf = new WeakMap<IncomingMessage, string>();
+/** What Yoga gets from its callers besides the request: the tenant the operation acts for, once authenticated. */
+export type YogaServerContext = Record<string, unknown> & { tenant?: string };
 
 // A request id the client sent is kept (so its logs and ours join up) when it is a plain token; otherwise,
 // or without one, the server makes one. Either way it is sent back in X-Request-Id and is on every log line
@@ -70,7 +70,7 @@ function countWhenClosed(res: ServerResponse, route: Route, metrics: Metrics, on
 }
 
 export type ApiRouterOptions = {
-  yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
+  yoga: YogaServerInstance<YogaServerContext, GraphQLContext>;
   schema: GraphQLSchema;
   contextFor: (tenant: string, lastEventId: string | null) => GraphQLContext;
   auth: Authenticator;
@@ -144,8 +144,8 @@ function serveGraphQL(req: IncomingMessage, res: ServerResponse, tenant: string,
       return sendError(res, 413, 'PAYLOAD_TOO_LARGE', message, true);
     }
   }
-  tenantOf.set(req, tenant);
-  void options.yoga(req, res);
+  // The tenant rides in Yoga's server context (merged with its own req/res), which frontend.ts reads.
+  void options.yoga.handle(req, res, { tenant });
 }
 
 function serveJob(encodedId: string, tenant: string, res: ServerResponse, options: ApiRouterOptions) {

@@ -1,43 +1,32 @@
 import type { ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { GraphQLContext } from '../graphql/context.ts';
 
 const PING_INTERVAL_MS = 12_000;
 
-// Results of job streams, mapped to the revision they carry; the SSE writer names each event after it,
-// so that a reconnecting EventSource sends it back as Last-Event-ID and resumes where it was.
-const revisionOf = new WeakMap<object, number>();
-
 /**
  * Serves subscriptions over Server-Sent Events like Yoga does (event: next / complete, keep-alive comments),
- * plus an `id:` line with the job's revision. The stream is pulled: a client that stops reading stops the
- * subscription's generator instead of filling memory.
+ * plus an `id:` line with the job's revision, read from the event itself (see revisionOf), so that a
+ * reconnecting EventSource sends it back as Last-Event-ID and resumes where it was. The stream is pulled: a
+ * client that stops reading stops the subscription's generator instead of filling memory.
  */
-export function sseWithEventIds(): Plugin<GraphQLContext> {
+export function sseWithEventIds(): Plugin {
   return {
-    onExecutionResult({ result, setResult, context }) {
-      if (!result || !(Symbol.asyncIterator in result)) return;
-      const source = result[Symbol.asyncIterator]();
-      const stream = (context as unknown as Partial<GraphQLContext>).stream;
-      setResult({
-        [Symbol.asyncIterator]() {
-          return this;
-        },
-        next: async () => {
-          const step = await source.next();
-          // The subscription's resolve ran for this event just before it was yielded: its revision is current.
-          if (!step.done && step.value && stream?.revision != null) revisionOf.set(step.value, stream.revision);
-          return step;
-        },
-        return: async (value?: unknown) => (source.return ? source.return(value) : { done: true as const, value: undefined }),
-        throw: async (error?: unknown) => (source.throw ? source.throw(error) : Promise.reject(error)),
-      } as AsyncIterableIterator<ExecutionResult>);
-    },
     onResultProcess({ result, acceptableMediaTypes, setResultProcessor }) {
       if (!(Symbol.asyncIterator in Object(result)) || !acceptableMediaTypes.includes('text/event-stream')) return;
       setResultProcessor((input, fetchAPI) => streamEvents(input as AsyncIterable<ExecutionResult>, fetchAPI), 'text/event-stream');
     },
   };
+}
+
+/**
+ * The revision of the job an event carries: every subscription yields one job as its single root field, and
+ * its `revision` field, when the client selected it, names the event. Without it the event has no id (the
+ * client could not resume from a revision it was never sent).
+ */
+export function revisionOf(result: ExecutionResult): number | null {
+  const [job] = Object.values(result.data ?? {});
+  const revision = job !== null && typeof job === 'object' ? (job as { revision?: unknown }).revision : undefined;
+  return typeof revision === 'number' && Number.isInteger(revision) ? revision : null;
 }
 
 function streamEvents(
@@ -59,8 +48,8 @@ function streamEvents(
       try {
         const step = await iterator.next();
         if (!step.done && step.value) {
-          const revision = revisionOf.get(step.value);
-          const id = revision === undefined ? '' : `id: ${revision}\n`;
+          const revision = revisionOf(step.value);
+          const id = revision === null ? '' : `id: ${revision}\n`;
           controller.enqueue(encoder.encode(`${id}event: next\ndata: ${JSON.stringify(withoutInternals(step.value))}\n\n`));
         }
         if (step.done) {

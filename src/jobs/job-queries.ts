@@ -514,8 +514,10 @@ export async function deleteFinishedJobs(db: CommonQueryMethods, olderThanMs: nu
   return result.rowCount;
 }
 
+/** One job's recorded states after `afterRevision`, oldest first: what a watcher of that job has not seen. */
 export async function listJobEventsAfter(
   db: CommonQueryMethods,
+  tenant: string,
   id: string,
   afterRevision: number,
   limit: number,
@@ -523,13 +525,17 @@ export async function listJobEventsAfter(
   return db.any(sql.type(jobRow)`
     /* listJobEventsAfter */
     SELECT ${eventColumns} FROM job_events e JOIN jobs j ON j.id = e.job_id
-    WHERE e.job_id = ${id} AND e.revision > ${afterRevision}
+    WHERE e.job_id = ${id} AND j.tenant = ${tenant} AND e.revision > ${afterRevision}
     ORDER BY e.revision
     LIMIT ${limit}`);
 }
 
 /** Jobs as they were at the given revisions, in the order asked (pairs whose event was pruned are skipped). */
-export async function listJobEventsAt(db: CommonQueryMethods, pairs: readonly { id: string; revision: number }[]): Promise<readonly Job[]> {
+export async function listJobEventsAt(
+  db: CommonQueryMethods,
+  tenant: string,
+  pairs: readonly { id: string; revision: number }[],
+): Promise<readonly Job[]> {
   if (pairs.length === 0) return [];
   return db.any(sql.type(jobRow)`
     /* listJobEventsAt */
@@ -542,33 +548,34 @@ export async function listJobEventsAt(db: CommonQueryMethods, pairs: readonly { 
       'int4',
     )}::int[]) WITH ORDINALITY AS wanted (job_id, revision, position)
     JOIN job_events e ON e.job_id = wanted.job_id AND e.revision = wanted.revision
-    JOIN jobs j ON j.id = e.job_id
+    JOIN jobs j ON j.id = e.job_id AND j.tenant = ${tenant}
     ORDER BY wanted.position`);
 }
 
-/** Every change recorded since `since` (an ISO timestamp), oldest first: a listener outage replayed. */
-export async function listJobEventsSince(db: CommonQueryMethods, since: string, limit: number): Promise<readonly Job[]> {
+/** Every change of a tenant's jobs recorded since `since` (an ISO timestamp), oldest first: a listener outage replayed. */
+export async function listJobEventsSince(db: CommonQueryMethods, tenant: string, since: string, limit: number): Promise<readonly Job[]> {
   return db.any(sql.type(jobRow)`
     /* listJobEventsSince */
     SELECT ${eventColumns} FROM job_events e JOIN jobs j ON j.id = e.job_id
-    WHERE e.recorded_at >= ${since}::timestamptz
+    WHERE e.recorded_at >= ${since}::timestamptz AND j.tenant = ${tenant}
     ORDER BY e.recorded_at, e.job_id, e.revision
     LIMIT ${limit}`);
 }
 
-/** Current revisions of the given jobs; ids that do not exist are absent. The cheap backstop of NOTIFY. */
+/** Current revisions of a tenant's given jobs; ids that do not exist (for it) are absent. The cheap backstop of NOTIFY. */
 export async function findJobRevisions(
   db: CommonQueryMethods,
+  tenant: string,
   ids: readonly string[],
 ): Promise<readonly { id: string; revision: number }[]> {
   return db.any(sql.type(jobRow.pick({ id: true, revision: true }))`
     /* findJobRevisions */
-    SELECT id, revision FROM jobs WHERE id = ANY(${sql.array(ids, 'uuid')})`);
+    SELECT id, revision FROM jobs WHERE id = ANY(${sql.array(ids, 'uuid')}) AND tenant = ${tenant}`);
 }
 
 /**
  * Deletes event rows older than `olderThanMs`, oldest first, a batch at a time so that no lock is held for
- * long. A subscriber that resumes from a pruned revision gets the current row instead (see job-hub.ts). As in
+ * long. A subscriber that resumes from a pruned revision gets the current row instead (see live/job-watch.ts). As in
  * deleteFinishedJobs, the cutoff uses now() so that the index can serve it:
  *   Delete on job_events -> InitPlan: Limit -> Index Scan using job_events_recorded_at_idx on job_events
  *                                                Index Cond: (recorded_at < (now() - '01:00:00'))

@@ -1,14 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { badUserInput, JobqlError } from '../jobs/errors.ts';
-import type { Job } from '../jobs/job.ts';
+import { type Job, terminalStatuses } from '../jobs/job.ts';
 import type { JobService } from '../jobs/job-service.ts';
-import { isTerminal, type JobHub, type JobsFilter } from './job-hub.ts';
+import type { JobsFilter } from './jobs-feed.ts';
+import type { LiveHub } from './live-hub.ts';
 
 export const MAX_AWAIT_MS = 60_000;
 
-// The live-status use cases behind the Subscription type and awaitJob.
+// The live-status use cases behind the Subscription type and awaitJob, for one tenant (that of `jobs`).
+// Each stream yields jobs; a job carries its revision, which the transports use to resume (SSE's event id).
 
-export function createJobUpdates(jobs: JobService, hub: JobHub) {
+export function createLiveService(jobs: JobService, hub: LiveHub) {
   return {
     /**
      * The job as it is now (unless the client already has that revision), then every later change in revision
@@ -72,8 +74,7 @@ export function createJobUpdates(jobs: JobService, hub: JobHub) {
       );
     },
 
-    /** Every change of a job matching the filter, for dashboards, as the job was at that change. */
-    /** Changes of this tenant's jobs only. */
+    /** Every change of this tenant's jobs matching the filter, for dashboards, as the job was at that change. */
     jobsUpdated(filter: Omit<JobsFilter, 'tenant'>): AsyncGenerator<Job> {
       const watch = hub.watchJobs({ ...filter, tenant: jobs.tenant });
       return closingWatchOnReturn(
@@ -120,7 +121,11 @@ export function createJobUpdates(jobs: JobService, hub: JobHub) {
   };
 }
 
-export type JobUpdates = ReturnType<typeof createJobUpdates>;
+export type LiveService = ReturnType<typeof createLiveService>;
+
+export function isTerminal(job: Job): boolean {
+  return terminalStatuses.includes(job.status);
+}
 
 /**
  * A generator that was never started skips its `finally` when the client leaves early (return() on a fresh
