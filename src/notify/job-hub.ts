@@ -1,7 +1,7 @@
 import type { DatabasePool } from 'slonik';
 import { JobqlError } from '../jobs/errors.ts';
 import { type Job, type JobStatus, terminalStatuses } from '../jobs/job.ts';
-import { findJobRevisions, listJobEventsAfter, listJobEventsAt, listJobEventsSince, pruneJobEvents } from '../jobs/job-queries.ts';
+import { findJobRevisions, listJobEventsAfter, listJobEventsAt, listJobEventsSince } from '../jobs/job-queries.ts';
 import { logger } from '../logger.ts';
 import type { JobChange, Listener } from './listener.ts';
 
@@ -16,7 +16,6 @@ import type { JobChange, Listener } from './listener.ts';
 export const MAX_QUEUE = 1000;
 const EVENTS_PER_READ = 500;
 const MAX_JOBS_QUEUE = 10_000;
-const EVENT_LOG_MS = 3_600_000;
 
 export type WatchItem = { kind: 'event'; job: Job } | { kind: 'resync' } | { kind: 'closed' };
 
@@ -250,16 +249,6 @@ export function createJobHub(options: {
     void replaySince(since);
   });
   const timer = setInterval(() => void recheck(), options.recheckIntervalMs);
-  // The event log is only needed for live streams and resumes: keep an hour of it.
-  const pruner = setInterval(() => void prune(), 60_000);
-
-  async function prune(): Promise<void> {
-    try {
-      while (!closed && (await pruneJobEvents(pool, EVENT_LOG_MS, 1000)) === 1000) {}
-    } catch (error) {
-      logger.warn('could not prune job events', { err: error });
-    }
-  }
 
   return {
     activeWatches: () => watchCount,
@@ -365,7 +354,6 @@ export function createJobHub(options: {
       await recheck();
       closed = true;
       clearInterval(timer);
-      clearInterval(pruner);
       for (const entry of entries.values()) for (const watch of entry.watches) wake(watch);
       for (const watch of jobsWatches) wake(watch);
       // Each stream ends (and closes its watch) once it has sent what it had queued; give them that time
