@@ -115,6 +115,16 @@ const settings = {
         .transform(parseDuration)
         .default(30 * 86_400_000),
     ),
+    /** Job events (the log that live streams resume from) older than this are deleted. */
+    eventLogRetentionMs: setting(
+      'EVENT_LOG_RETENTION',
+      z
+        .string()
+        .trim()
+        .regex(/^\d+(ms|s|m|h|d)?$/, 'must be a duration such as 1h, 90m, 3600s or 500ms')
+        .transform(parseDuration)
+        .default(3_600_000),
+    ),
   },
   live: {
     // How often the watched jobs' revisions are compared with what subscribers have: the backstop of NOTIFY.

@@ -4,8 +4,8 @@ import { withApplicationName } from '../src/db/database.ts';
 import { createDatabasePool, type DatabasePool } from '../src/db/pool.ts';
 import { WORKER_LOCK_NAMESPACE } from '../src/jobs/job-queries.ts';
 import { setLogLevel } from '../src/logger.ts';
+import { recoverDeadWorkers } from '../src/maintenance/worker-recovery.ts';
 import { createMetrics } from '../src/metrics/metrics.ts';
-import { recoverDeadWorkers } from '../src/runner/maintenance.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 
 // The recovery pass alone, against processes faked with SQL: a worker row whose heartbeat the test sets, and

@@ -1,7 +1,6 @@
 import type { DatabasePool } from 'slonik';
 import { JobqlError } from '../jobs/errors.ts';
 import type { Listener } from '../notify/listener.ts';
-import { startEventLogPruning } from './event-log-pruning.ts';
 import { createJobWatcher, type JobWatch } from './job-watch.ts';
 import { createJobsFeed, type JobsFilter, type JobsWatch } from './jobs-feed.ts';
 
@@ -40,7 +39,6 @@ export function createLiveHub(options: {
     void feed.replaySince(since);
   });
   const timer = setInterval(() => void watcher.recheck(), options.recheckIntervalMs);
-  const pruning = startEventLogPruning(pool);
 
   const reserve = (tenant: string) => {
     if (closed) throw new JobqlError('UNAVAILABLE', 'the server is shutting down');
@@ -62,7 +60,6 @@ export function createLiveHub(options: {
       await watcher.recheck();
       closed = true;
       clearInterval(timer);
-      pruning.stop();
       watcher.close();
       feed.close();
       // Each stream ends (and closes its watch) once it has sent what it had queued; give them that time

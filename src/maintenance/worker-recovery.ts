@@ -1,6 +1,5 @@
 import type { DatabasePool } from 'slonik';
 import {
-  deleteFinishedJobs,
   endOverdueJobs,
   endRunningJobsOfWorkers,
   type KindTimeouts,
@@ -12,52 +11,22 @@ import { findKind, kindNames } from '../kinds/registry.ts';
 import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 
-const RETENTION_BATCH = 500;
-const RETENTION_EVERY_MS = 60_000;
-
 /**
- * Background upkeep that every process does, API-only ones included, so that no single process is needed:
- * recovering the running jobs of processes that died or stopped answering, and ending attempts past their
- * timeout or cancel request (a few times per lease, so it happens within about JOB_LEASE_MS without any
- * restart), and deleting finished jobs past their retention in small batches (each a short transaction;
- * SKIP LOCKED keeps two processes off the same rows).
+ * Recovery of dead workers, which every process runs, API-only ones included, so that no single process is
+ * needed: at startup (before the port opens) and then a few times per lease, so that the running jobs of a
+ * process that died or stopped answering, and attempts past their timeout or cancel request, are ended within
+ * about JOB_LEASE_MS without any restart.
  */
-export function startMaintenance(options: RecoveryOptions & { retentionMs: number }) {
-  const { pool } = options;
-  let stopped = false;
-
-  async function recover(): Promise<void> {
+export function startWorkerRecovery(options: RecoveryOptions & { intervalMs?: number }): { stop: () => void } {
+  const run = async () => {
     try {
       await recoverDeadWorkers(options);
     } catch (error) {
       logger.warn('recovery of dead workers failed; will retry', { err: error });
     }
-  }
-
-  async function prune(): Promise<void> {
-    if (options.retentionMs <= 0) return;
-    try {
-      let deleted = 0;
-      for (let batch = RETENTION_BATCH; batch === RETENTION_BATCH && !stopped; ) {
-        batch = await deleteFinishedJobs(pool, options.retentionMs, RETENTION_BATCH);
-        deleted += batch;
-      }
-      if (deleted > 0) logger.info('deleted finished jobs past their retention', { count: deleted });
-    } catch (error) {
-      logger.warn('retention failed; will retry', { err: error });
-    }
-  }
-
-  const recovery = setInterval(() => void recover(), Math.max(1000, Math.floor(options.leaseMs / 3)));
-  const retention = setInterval(() => void prune(), RETENTION_EVERY_MS);
-  void prune();
-  return {
-    stop: () => {
-      stopped = true;
-      clearInterval(recovery);
-      clearInterval(retention);
-    },
   };
+  const timer = setInterval(() => void run(), options.intervalMs ?? Math.max(1000, Math.floor(options.leaseMs / 3)));
+  return { stop: () => clearInterval(timer) };
 }
 
 export type RecoveryOptions = {
