@@ -32,8 +32,7 @@ export type HttpFrontend = {
 
 // The servers and their lifecycle: listen, stop accepting, drain, close. What each request gets is router.ts's.
 
-/** The API port: Yoga at /graphql (HTTP and SSE), graphql-ws on the same port and path, the REST route, the probes. */
-export async function startHttpFrontend(options: {
+export type FrontendOptions = {
   schema: GraphQLSchema;
   /** The context of an operation by `tenant`; lastEventId is SSE's Last-Event-ID header. */
   contextFor: (tenant: string, lastEventId: string | null) => GraphQLContext;
@@ -50,51 +49,11 @@ export async function startHttpFrontend(options: {
   metrics: Metrics;
   host: string;
   port: number;
-}): Promise<HttpFrontend> {
-  // GraphiQL's page with its scripts, styles, fonts and editor workers inlined from @graphql-yoga/render-graphiql
-  // (about 10 MB), so that it works offline and names no other host; Yoga's default page loads them from a
-  // public CDN. Yoga's GraphiQL options are fixed, so the page is rendered once, when first asked for.
-  let graphiqlPage: string | null = null;
-  const yoga = createYoga<YogaServerContext, GraphQLContext>({
-    schema: options.schema,
-    graphqlEndpoint: '/graphql',
-    // Every operation arrives with its tenant in Yoga's server context: HTTP requests from the router, which
-    // authenticated them (server.ts), WebSocket operations from their connection (websocket.ts).
-    context: ({ tenant, request }) => {
-      if (!tenant) throw new Error('an operation reached Yoga without an authenticated tenant');
-      return options.contextFor(tenant, request?.headers.get('last-event-id') ?? null);
-    },
-    plugins: [
-      strictUrlParams(),
-      sseWithEventIds(),
-      operationLimits({ introspection: options.introspection }),
-      operationMetrics(options.metrics, options.schema),
-      // Last, so that the validation rules the plugins above add are in place when it caches a result.
-      documentLimits({ maxBytes: options.maxDocumentBytes }),
-    ],
-    // Yoga's cache would keep every distinct document, refused ones too; documentLimits caches within a bound.
-    parserAndValidationCache: false,
-    // CORS, Host and body types are checked by the router (origin.ts) for HTTP and WebSocket alike; only JSON
-    // bodies are served, so Yoga's multipart parser is off too.
-    cors: false,
-    multipart: false,
-    graphiql: options.graphiql,
-    renderGraphiQL: (graphiqlOptions) => {
-      graphiqlPage ??= renderGraphiQL(graphiqlOptions);
-      return graphiqlPage;
-    },
-    // One operation per request: batching would multiply the work one request can ask for.
-    batching: false,
-    maskedErrors: { maskError: (error, message) => maskError(error, message) },
-    // Yoga reports every client error at its error level; the unexpected ones are logged by maskError.
-    logging: {
-      debug: (...args) => logger.debug('yoga', { args: args.map(String) }),
-      info: (...args) => logger.debug('yoga', { args: args.map(String) }),
-      warn: (...args) => logger.warn('yoga', { args: args.map(String) }),
-      error: (...args) => logger.debug('yoga', { args: args.map(String) }),
-    },
-    landingPage: false,
-  });
+};
+
+/** The API port: Yoga at /graphql (HTTP and SSE), graphql-ws on the same port and path, the REST route, the probes. */
+export async function startHttpFrontend(options: FrontendOptions): Promise<HttpFrontend> {
+  const yoga = createYogaServer(options);
   const http = createServer(
     createApiRouter({
       yoga,
@@ -137,6 +96,54 @@ export async function startHttpFrontend(options: {
       await yoga.dispose();
     },
   };
+}
+
+/** Yoga with every plugin and setting the API needs; the tenant comes in its server context (router.ts, websocket.ts). */
+function createYogaServer(options: FrontendOptions) {
+  // GraphiQL's page with its scripts, styles, fonts and editor workers inlined from @graphql-yoga/render-graphiql
+  // (about 10 MB), so that it works offline and names no other host; Yoga's default page loads them from a
+  // public CDN. Yoga's GraphiQL options are fixed, so the page is rendered once, when first asked for.
+  let graphiqlPage: string | null = null;
+  return createYoga<YogaServerContext, GraphQLContext>({
+    schema: options.schema,
+    graphqlEndpoint: '/graphql',
+    // Every operation arrives with its tenant in Yoga's server context: HTTP requests from the router, which
+    // authenticated them (router.ts), WebSocket operations from their connection (websocket.ts).
+    context: ({ tenant, request }) => {
+      if (!tenant) throw new Error('an operation reached Yoga without an authenticated tenant');
+      return options.contextFor(tenant, request?.headers.get('last-event-id') ?? null);
+    },
+    plugins: [
+      strictUrlParams(),
+      sseWithEventIds(),
+      operationLimits({ introspection: options.introspection }),
+      operationMetrics(options.metrics, options.schema),
+      // Last, so that the validation rules the plugins above add are in place when it caches a result.
+      documentLimits({ maxBytes: options.maxDocumentBytes }),
+    ],
+    // Yoga's cache would keep every distinct document, refused ones too; documentLimits caches within a bound.
+    parserAndValidationCache: false,
+    // CORS, Host and body types are checked by the router (origin.ts) for HTTP and WebSocket alike; only JSON
+    // bodies are served, so Yoga's multipart parser is off too.
+    cors: false,
+    multipart: false,
+    graphiql: options.graphiql,
+    renderGraphiQL: (graphiqlOptions) => {
+      graphiqlPage ??= renderGraphiQL(graphiqlOptions);
+      return graphiqlPage;
+    },
+    // One operation per request: batching would multiply the work one request can ask for.
+    batching: false,
+    maskedErrors: { maskError: (error, message) => maskError(error, message) },
+    // Yoga reports every client error at its error level; the unexpected ones are logged by maskError.
+    logging: {
+      debug: (...args) => logger.debug('yoga', { args: args.map(String) }),
+      info: (...args) => logger.debug('yoga', { args: args.map(String) }),
+      warn: (...args) => logger.warn('yoga', { args: args.map(String) }),
+      error: (...args) => logger.debug('yoga', { args: args.map(String) }),
+    },
+    landingPage: false,
+  });
 }
 
 async function drain(http: Server, closed: Promise<void>, boundMs: number): Promise<void> {

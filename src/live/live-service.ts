@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { badUserInput, JobqlError } from '../jobs/errors.ts';
 import { type Job, terminalStatuses } from '../jobs/job.ts';
 import type { JobService } from '../jobs/job-service.ts';
+import type { JobWatch } from './job-watch.ts';
 import type { JobsFilter } from './jobs-feed.ts';
 import type { LiveHub } from './live-hub.ts';
 
@@ -34,44 +35,7 @@ export function createLiveService(jobs: JobService, hub: LiveHub) {
         watch.close();
         throw new JobqlError('NOT_FOUND', `no job with id ${id}`);
       }
-      return closingWatchOnReturn(
-        watch,
-        (async function* stream(): AsyncGenerator<Job> {
-          try {
-            let sent = afterRevision ?? 0;
-            let job: Job | null = snapshot;
-            // A client resuming behind the current revision gets the changes it missed from the event log, in
-            // order; only when the log no longer has them (pruned) does the hub ask for a re-read of the row.
-            let resuming = afterRevision !== null && snapshot.revision > afterRevision;
-            while (job) {
-              if (resuming) {
-                resuming = false;
-                watch.position(sent, snapshot.revision);
-              } else {
-                if (job.revision > sent) {
-                  yield job;
-                  sent = job.revision;
-                }
-                if (isTerminal(job)) return;
-                watch.position(sent);
-              }
-              for (;;) {
-                const item = await watch.next(signal);
-                if (item.kind === 'closed') return;
-                if (item.kind === 'resync') break;
-                if (item.job.revision <= sent) continue;
-                yield item.job;
-                sent = item.job.revision;
-                if (isTerminal(item.job)) return;
-              }
-              // The hub could not vouch for a gap-free stream (pruned log, slow reader, lost job): re-read the row.
-              job = await jobs.getJob(id);
-            }
-          } finally {
-            watch.close();
-          }
-        })(),
-      );
+      return closingWatchOnReturn(watch, followJob({ jobs, id, watch, snapshot, afterRevision, signal }));
     },
 
     /** Every change of this tenant's jobs matching the filter, for dashboards, as the job was at that change. */
@@ -122,6 +86,52 @@ export function createLiveService(jobs: JobService, hub: LiveHub) {
 }
 
 export type LiveService = ReturnType<typeof createLiveService>;
+
+type Follow = {
+  jobs: JobService;
+  id: string;
+  watch: JobWatch;
+  snapshot: Job;
+  afterRevision: number | null;
+  signal: AbortSignal | undefined;
+};
+
+/** jobUpdated's stream: the snapshot (unless the client has it), then each later revision once, in order. */
+async function* followJob({ jobs, id, watch, snapshot, afterRevision, signal }: Follow): AsyncGenerator<Job> {
+  try {
+    let sent = afterRevision ?? 0;
+    let job: Job | null = snapshot;
+    // A client resuming behind the current revision gets the changes it missed from the event log, in
+    // order; only when the log no longer has them (pruned) does the hub ask for a re-read of the row.
+    let resuming = afterRevision !== null && snapshot.revision > afterRevision;
+    while (job) {
+      if (resuming) {
+        resuming = false;
+        watch.position(sent, snapshot.revision);
+      } else {
+        if (job.revision > sent) {
+          yield job;
+          sent = job.revision;
+        }
+        if (isTerminal(job)) return;
+        watch.position(sent);
+      }
+      for (;;) {
+        const item = await watch.next(signal);
+        if (item.kind === 'closed') return;
+        if (item.kind === 'resync') break;
+        if (item.job.revision <= sent) continue;
+        yield item.job;
+        sent = item.job.revision;
+        if (isTerminal(item.job)) return;
+      }
+      // The hub could not vouch for a gap-free stream (pruned log, slow reader, lost job): re-read the row.
+      job = await jobs.getJob(id);
+    }
+  } finally {
+    watch.close();
+  }
+}
 
 export function isTerminal(job: Job): boolean {
   return terminalStatuses.includes(job.status);
