@@ -94,6 +94,54 @@ function deliver(entry: Entry, events: readonly Job[]): void {
   }
 }
 
+/** One read cycle of a job's log for its following watches; reads again while changes arrive during it. */
+async function readEvents(pool: DatabasePool, entry: Entry, watcherClosed: () => boolean): Promise<void> {
+  try {
+    do {
+      entry.again = false;
+      const readers = [...entry.watches].filter(following);
+      if (readers.length === 0) break;
+      // Revisions known committed before this read starts must be in its result, unless pruned.
+      const committed = entry.target;
+      const after = Math.min(...readers.map((w) => w.known));
+      const events = await listJobEventsAfter(pool, entry.tenant, entry.id, after, EVENTS_PER_READ);
+      deliver(entry, events);
+      if (events.length === EVENTS_PER_READ) {
+        entry.again = true;
+      } else {
+        // The log ends below a revision known to be committed: its rows were pruned. Re-read the row.
+        for (const watch of readers) if (following(watch) && watch.known < committed) toResync(watch);
+      }
+    } while (entry.again && !watcherClosed());
+  } catch (error) {
+    logger.warn('could not read job events; the periodic re-check will retry', { jobId: entry.id, err: error });
+  }
+}
+
+/**
+ * A re-check's verdict on one job: true when a watch is behind the job's current revision and the log must
+ * be read. A job that is gone (deleted by retention): its watches re-read the row, find none, and end.
+ */
+function isBehind(entry: Entry, revision: number | undefined): boolean {
+  if (revision === undefined) {
+    for (const watch of entry.watches) {
+      watch.resync = true;
+      wake(watch);
+    }
+    return false;
+  }
+  entry.target = Math.max(entry.target, revision);
+  return [...entry.watches].some((w) => w.known !== null && w.known < revision);
+}
+
+function groupByTenant(entries: Iterable<Entry>): Map<string, Entry[]> {
+  const byTenant = new Map<string, Entry[]>();
+  for (const entry of entries) byTenant.set(entry.tenant, [...(byTenant.get(entry.tenant) ?? []), entry]);
+  return byTenant;
+}
+
+const queued = (entry: Entry) => [...entry.watches].reduce((sum, watch) => sum + watch.queue.length, 0);
+
 export function createJobWatcher(options: { pool: DatabasePool }) {
   const { pool } = options;
   const entries = new Map<string, Entry>();
@@ -106,33 +154,10 @@ export function createJobWatcher(options: { pool: DatabasePool }) {
       entry.again = true;
       return entry.reading;
     }
-    entry.reading = readEvents(entry).finally(() => {
+    entry.reading = readEvents(pool, entry, () => closed).finally(() => {
       entry.reading = null;
     });
     return entry.reading;
-  }
-
-  async function readEvents(entry: Entry): Promise<void> {
-    try {
-      do {
-        entry.again = false;
-        const readers = [...entry.watches].filter(following);
-        if (readers.length === 0) break;
-        // Revisions known committed before this read starts must be in its result, unless pruned.
-        const committed = entry.target;
-        const after = Math.min(...readers.map((w) => w.known));
-        const events = await listJobEventsAfter(pool, entry.tenant, entry.id, after, EVENTS_PER_READ);
-        deliver(entry, events);
-        if (events.length === EVENTS_PER_READ) {
-          entry.again = true;
-        } else {
-          // The log ends below a revision known to be committed: its rows were pruned. Re-read the row.
-          for (const watch of readers) if (following(watch) && watch.known < committed) toResync(watch);
-        }
-      } while (entry.again && !closed);
-    } catch (error) {
-      logger.warn('could not read job events; the periodic re-check will retry', { jobId: entry.id, err: error });
-    }
   }
 
   /** A notification: the job is at `change.revision` now. */
@@ -150,11 +175,9 @@ export function createJobWatcher(options: { pool: DatabasePool }) {
 
   // The backstop for lost notifications: compare the watched jobs' revisions with what their watches know.
   async function recheck(): Promise<void> {
-    const byTenant = new Map<string, Entry[]>();
-    for (const entry of entries.values()) byTenant.set(entry.tenant, [...(byTenant.get(entry.tenant) ?? []), entry]);
     const reads: Promise<void>[] = [];
     try {
-      for (const [tenant, all] of byTenant) {
+      for (const [tenant, all] of groupByTenant(entries.values())) {
         for (let i = 0; i < all.length; i += RECHECK_BATCH) {
           const batch = all.slice(i, i + RECHECK_BATCH);
           const revisions = await findJobRevisions(
@@ -163,19 +186,7 @@ export function createJobWatcher(options: { pool: DatabasePool }) {
             batch.map((entry) => entry.id),
           );
           const current = new Map(revisions.map((r) => [r.id, r.revision]));
-          for (const entry of batch) {
-            const revision = current.get(entry.id);
-            // A job that is gone (deleted by retention): its watches re-read the row, find none, and end.
-            if (revision === undefined) {
-              for (const watch of entry.watches) {
-                watch.resync = true;
-                wake(watch);
-              }
-              continue;
-            }
-            entry.target = Math.max(entry.target, revision);
-            if ([...entry.watches].some((w) => w.known !== null && w.known < revision)) reads.push(fetchEvents(entry));
-          }
+          for (const entry of batch) if (isBehind(entry, current.get(entry.id))) reads.push(fetchEvents(entry));
         }
       }
     } catch (error) {
@@ -210,11 +221,7 @@ export function createJobWatcher(options: { pool: DatabasePool }) {
     recheck,
     watch,
     /** Events held in memory for subscribers that have not read them yet (bounded by MAX_QUEUE per watch). */
-    bufferedEvents: () => {
-      let total = 0;
-      for (const entry of entries.values()) for (const state of entry.watches) total += state.queue.length;
-      return total;
-    },
+    bufferedEvents: () => [...entries.values()].reduce((sum, entry) => sum + queued(entry), 0),
     /** Every watch answers what it has queued, then 'closed'. */
     close: () => {
       closed = true;
