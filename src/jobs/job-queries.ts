@@ -2,6 +2,7 @@ import type { CommonQueryMethods, FragmentSqlToken } from 'slonik';
 import { z } from 'zod';
 import { sql } from '../db/sql.ts';
 import type { JobCursor } from './cursor.ts';
+import { FailureCode } from './failure-codes.ts';
 import { type Job, type JobStatus, type JsonValue, jobRow } from './job.ts';
 
 // Every statement on `jobs`, one named function each. Callers pass the pool or a transaction.
@@ -240,7 +241,7 @@ export async function updateJobProgress(db: CommonQueryMethods, claim: Claim, pr
   return result.rowCount === 1;
 }
 
-const interrupted = { code: 'INTERRUPTED', message: INTERRUPTED_MESSAGE };
+const interrupted = { code: FailureCode.INTERRUPTED, message: INTERRUPTED_MESSAGE };
 
 /** An attempt ended by a statement that acts on many jobs: which job, and where it went (metrics and logs). */
 const endedAttempt = jobRow.pick({ id: true, kind: true, status: true, errorCode: true });
@@ -382,7 +383,7 @@ const runningJobsWithLimit = (kindTimeouts: KindTimeouts, condition: (limitMs: F
 // request still wins (endAttempt).
 const pastLimit = sql.fragment`(limit_ms IS NOT NULL AND started_at + make_interval(secs => limit_ms / 1000.0) <= now())`;
 const timeoutOr = (fallback: { code: string; message: string }) => ({
-  code: sql.fragment`CASE WHEN ${pastLimit} THEN 'TIMEOUT' ELSE ${fallback.code} END`,
+  code: sql.fragment`CASE WHEN ${pastLimit} THEN ${FailureCode.TIMEOUT} ELSE ${fallback.code} END`,
   message: sql.fragment`CASE WHEN ${pastLimit} THEN format('the job ran longer than its timeout of %s ms', limit_ms) ELSE ${fallback.message} END`,
 });
 const endedJoined = sql.fragment`

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DatabasePool } from 'slonik';
+import { FailureCode } from '../jobs/failure-codes.ts';
 import { type Job, type JsonValue, UnreadableJson } from '../jobs/job.ts';
 import {
   claimNextJobs,
@@ -34,11 +35,11 @@ export type Runner = {
 type RunningJob = { controller: AbortController; done: Promise<void> };
 
 /** Why a running job's AbortSignal fired: the code and message its attempt ends with. */
-type StopReason = { code: 'INTERRUPTED' | 'TIMEOUT' | 'CANCELLED'; message: string };
-const SHUTDOWN: StopReason = { code: 'INTERRUPTED', message: INTERRUPTED_MESSAGE };
-const SESSION_LOST: StopReason = { code: 'INTERRUPTED', message: INTERRUPTED_MESSAGE };
+type StopReason = { code: typeof FailureCode.INTERRUPTED | typeof FailureCode.TIMEOUT | 'CANCELLED'; message: string };
+const SHUTDOWN: StopReason = { code: FailureCode.INTERRUPTED, message: INTERRUPTED_MESSAGE };
+const SESSION_LOST: StopReason = { code: FailureCode.INTERRUPTED, message: INTERRUPTED_MESSAGE };
 const CANCELLED: StopReason = { code: 'CANCELLED', message: 'the job was cancelled' };
-const timedOut = (ms: number): StopReason => ({ code: 'TIMEOUT', message: `the job ran longer than its timeout of ${ms} ms` });
+const timedOut = (ms: number): StopReason => ({ code: FailureCode.TIMEOUT, message: `the job ran longer than its timeout of ${ms} ms` });
 
 /**
  * Runs queued jobs, up to `concurrency` at once. A job is started as soon as a NOTIFY says one was queued;
@@ -175,7 +176,7 @@ export async function startRunner(options: {
     const timeout = timeoutMs === null ? null : setTimeout(() => controller.abort(timedOut(timeoutMs)), timeoutMs);
     const handled = (async (): Promise<Outcome> => {
       try {
-        if (!kind) throw new JobFailure('UNKNOWN_KIND', `no handler for kind ${job.kind} in this process`);
+        if (!kind) throw new JobFailure(FailureCode.UNKNOWN_KIND, `no handler for kind ${job.kind} in this process`);
         const input = readInput(job, kind);
         if ('error' in input) return { error: input.error, final: true };
         const result = await kind.handler(input.value, { jobId: job.id, attempt: job.attempt, signal, progress: progress.report });
@@ -308,29 +309,35 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<voi
  * its kind's schema rejects (written by SQL, or before the kind's schema changed). Such a job ends FAILED with
  * BAD_INPUT rather than being held: every other job of the same claim runs as usual.
  */
-function readInput(job: Job, kind: JobKind): { value: unknown } | { error: { code: 'BAD_INPUT'; message: string } } {
-  if (job.input instanceof UnreadableJson) return { error: { code: 'BAD_INPUT', message: `the job's input is ${job.input.message}` } };
+function readInput(job: Job, kind: JobKind): { value: unknown } | { error: { code: typeof FailureCode.BAD_INPUT; message: string } } {
+  if (job.input instanceof UnreadableJson)
+    return { error: { code: FailureCode.BAD_INPUT, message: `the job's input is ${job.input.message}` } };
   const checked = kind.input.safeParse(job.input);
   if (checked.success) return { value: checked.data };
   const issue = checked.error.issues[0];
   const at = issue && issue.path.length > 0 ? `at ${issue.path.map(String).join('.')}: ` : '';
-  return { error: { code: 'BAD_INPUT', message: `the job's input does not match kind ${kind.name}: ${at}${issue?.message ?? 'invalid'}` } };
+  return {
+    error: {
+      code: FailureCode.BAD_INPUT,
+      message: `the job's input does not match kind ${kind.name}: ${at}${issue?.message ?? 'invalid'}`,
+    },
+  };
 }
 
 function toStorableResult(result: JsonValue | undefined): JsonValue {
   if (result === undefined) return null;
   // Before JSON.stringify recurses into it, and so that every stored result can be read back.
   if (nestsDeeperThan(result, MAX_JSON_DEPTH)) {
-    throw new JobFailure('INVALID_RESULT', `the handler returned a result nested deeper than ${MAX_JSON_DEPTH} levels`);
+    throw new JobFailure(FailureCode.INVALID_RESULT, `the handler returned a result nested deeper than ${MAX_JSON_DEPTH} levels`);
   }
   let copy: JsonValue;
   try {
     copy = JSON.parse(JSON.stringify(result)) as JsonValue;
   } catch (error) {
-    throw new JobFailure('INVALID_RESULT', `the handler returned a result that is not JSON: ${(error as Error).message}`);
+    throw new JobFailure(FailureCode.INVALID_RESULT, `the handler returned a result that is not JSON: ${(error as Error).message}`);
   }
   if (findUnstorableString(copy)) {
-    throw new JobFailure('INVALID_RESULT', 'the handler returned a string with a NUL character or an unpaired surrogate');
+    throw new JobFailure(FailureCode.INVALID_RESULT, 'the handler returned a string with a NUL character or an unpaired surrogate');
   }
   return copy;
 }
@@ -338,7 +345,7 @@ function toStorableResult(result: JsonValue | undefined): JsonValue {
 function describeFailure(error: unknown, signal: AbortSignal): { code: string; message: string } {
   if (signal.aborted) return signal.reason as StopReason;
   // Only a JobFailure chooses its code: a stray `code` on other errors (ECONNREFUSED, …) is not part of the API.
-  const code = error instanceof JobFailure ? error.code : 'JOB_FAILED';
+  const code = error instanceof JobFailure ? error.code : FailureCode.JOB_FAILED;
   const message = error instanceof Error ? error.message : String(error);
   return { code, message: message || 'the handler failed without a message' };
 }
