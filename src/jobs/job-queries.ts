@@ -293,7 +293,33 @@ export async function recoverJobsOfDeadWorkers(db: CommonQueryMethods, backoffBa
  * The worker session's own connection: a pg.Client outside slonik's pool (see worker-session.ts), so its
  * statements are plain text. They run there, not on the pool, so that a busy pool cannot delay a heartbeat.
  */
-export type SessionClient = { query: (text: string, values: unknown[]) => Promise<{ rowCount: number | null }> };
+export type SessionClient = { query: (text: string, values: unknown[]) => Promise<{ rowCount: number | null; rows: unknown[] }> };
+
+// Worker liveness: every statement of the protocol (the session's id, keepalives and lock, then its heartbeat
+// row) is here, in the order a session runs them; worker-session.ts decides when.
+
+/** A new worker id for a session: never reused, so that a claim made under a lost session stays void. */
+export async function nextWorkerId(session: SessionClient): Promise<number> {
+  const { rows } = await session.query(`/* nextWorkerId */ SELECT nextval('jobs_worker_id_seq')::int AS id`, []);
+  return (rows[0] as { id: number }).id;
+}
+
+/**
+ * Idle probes after probeSeconds, then every probeSeconds, three tries: the server ends a dead peer's
+ * session (and releases its lock) within about 4 × probeSeconds ≈ the lease.
+ */
+export async function setSessionKeepalives(session: SessionClient, probeSeconds: number): Promise<void> {
+  await session.query(
+    `/* setSessionKeepalives */ SELECT set_config('tcp_keepalives_idle', $1, false),
+       set_config('tcp_keepalives_interval', $1, false), set_config('tcp_keepalives_count', '3', false)`,
+    [String(probeSeconds)],
+  );
+}
+
+/** "Worker N is connected": held until this session ends; nothing else ever unlocks it (see recoverJobsOfDeadWorkers). */
+export async function lockWorkerId(session: SessionClient, workerId: number): Promise<void> {
+  await session.query('/* lockWorkerId */ SELECT pg_advisory_lock($1, $2)', [WORKER_LOCK_NAMESPACE, workerId]);
+}
 
 /** A process announces itself under a worker id; its heartbeat starts now. */
 export async function registerWorker(session: SessionClient, workerId: number, sessionTag: string): Promise<void> {
