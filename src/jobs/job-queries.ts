@@ -31,8 +31,29 @@ const eventColumns = sql.fragment`
   ${isoOf('e', 'started_at')} AS "startedAt", ${isoOf('e', 'finished_at')} AS "finishedAt",
   ${isoOf('e', 'run_at')} AS "runAt", ${isoOf('e', 'cancel_requested_at')} AS "cancelRequestedAt"`;
 
-export const INTERRUPTED_MESSAGE =
-  'The job was interrupted: the process running it stopped before the job finished. A job is not resumed: it is retried from the start while it has attempts left.';
+const NOT_RESUMED = 'A job is not resumed: it is retried from the start while it has attempts left.';
+
+/**
+ * Why an attempt was interrupted. The stored code is INTERRUPTED for each (clients and metrics act on it);
+ * the message says which: a graceful stop past its grace period, a lost worker session (database restart,
+ * network cut, or this process judged dead after a freeze), or a process that is gone (crash, SIGKILL),
+ * ended by another process's recovery.
+ */
+export const interruptions = {
+  shutdown: {
+    code: FailureCode.INTERRUPTED,
+    message: `The job was interrupted: the process running it was stopped, and the job did not finish within the grace period. ${NOT_RESUMED}`,
+  },
+  sessionLost: {
+    code: FailureCode.INTERRUPTED,
+    message: `The job was interrupted: the process running it lost its database session before the job finished. ${NOT_RESUMED}`,
+  },
+  processGone: {
+    code: FailureCode.INTERRUPTED,
+    message: `The job was interrupted: the process running it stopped before the job finished. ${NOT_RESUMED}`,
+  },
+} as const;
+export type Interruption = (typeof interruptions)[keyof typeof interruptions];
 
 export type NewJob = {
   id: string;
@@ -241,21 +262,23 @@ export async function updateJobProgress(db: CommonQueryMethods, claim: Claim, pr
   return result.rowCount === 1;
 }
 
-const interrupted = { code: FailureCode.INTERRUPTED, message: INTERRUPTED_MESSAGE };
-
 /** An attempt ended by a statement that acts on many jobs: which job, and where it went (metrics and logs). */
 const endedAttempt = jobRow.pick({ id: true, kind: true, status: true, errorCode: true });
 export type EndedAttempt = z.infer<typeof endedAttempt>;
 
-/** Graceful stop: whatever this process still runs after the grace period ends its attempt as interrupted. */
+/**
+ * Graceful stop, or a lost session: whatever this process still runs under `workerId` ends its attempt as
+ * interrupted, with the message of `reason`.
+ */
 export async function interruptJobsOfWorker(
   db: CommonQueryMethods,
   workerId: number,
+  reason: Interruption,
   backoffBaseMs: number,
 ): Promise<readonly EndedAttempt[]> {
   return db.any(sql.type(endedAttempt)`
     /* interruptJobsOfWorker */
-    UPDATE jobs SET ${endAttempt(interrupted, backoffBaseMs)}
+    UPDATE jobs SET ${endAttempt(reason, backoffBaseMs)}
     WHERE status = 'running' AND worker_id = ${workerId}
     RETURNING id, kind, status, error_code AS "errorCode"`);
 }
@@ -277,7 +300,7 @@ export async function recoverJobsOfDeadWorkers(db: CommonQueryMethods, backoffBa
       SELECT worker_id FROM running_workers
       WHERE pg_try_advisory_xact_lock(${WORKER_LOCK_NAMESPACE}, worker_id)
     )
-    UPDATE jobs SET ${endAttempt(interrupted, backoffBaseMs)}
+    UPDATE jobs SET ${endAttempt(interruptions.processGone, backoffBaseMs)}
     FROM dead_workers
     WHERE jobs.status = 'running' AND jobs.worker_id = dead_workers.worker_id
     RETURNING jobs.id, jobs.kind, jobs.status, jobs.error_code AS "errorCode"`);
@@ -429,7 +452,7 @@ export async function endRunningJobsOfWorkers(
     WITH picked AS MATERIALIZED (
       ${runningJobsWithLimit(options.kindTimeouts, () => sql.fragment`j.worker_id = ANY(${sql.array(workerIds, 'int4')})`)}
     )
-    UPDATE jobs SET ${endAttempt(timeoutOr(interrupted), options.backoffBaseMs)}
+    UPDATE jobs SET ${endAttempt(timeoutOr(interruptions.processGone), options.backoffBaseMs)}
     ${endedJoined}`);
 }
 
@@ -454,7 +477,7 @@ export async function endOverdueJobs(
           OR j.started_at + make_interval(secs => (${limitMs} + ${slackMs}) / 1000.0) < now())`,
       )}
     )
-    UPDATE jobs SET ${endAttempt(timeoutOr(interrupted), options.backoffBaseMs)}
+    UPDATE jobs SET ${endAttempt(timeoutOr(interruptions.processGone), options.backoffBaseMs)}
     ${endedJoined}`);
 }
 

@@ -8,7 +8,7 @@ import {
   endFailedAttempt,
   failClaimedJob,
   findNextRunAt,
-  INTERRUPTED_MESSAGE,
+  interruptions,
   interruptJobsOfWorker,
   listCancelRequestedJobsOfWorker,
   releaseClaimedJobs,
@@ -36,8 +36,9 @@ type RunningJob = { controller: AbortController; done: Promise<void> };
 
 /** Why a running job's AbortSignal fired: the code and message its attempt ends with. */
 type StopReason = { code: typeof FailureCode.INTERRUPTED | typeof FailureCode.TIMEOUT | 'CANCELLED'; message: string };
-const SHUTDOWN: StopReason = { code: FailureCode.INTERRUPTED, message: INTERRUPTED_MESSAGE };
-const SESSION_LOST: StopReason = { code: FailureCode.INTERRUPTED, message: INTERRUPTED_MESSAGE };
+// Distinct reasons with the same stored code (INTERRUPTED, as the README promises): the message says which.
+const SHUTDOWN = interruptions.shutdown;
+const SESSION_LOST = interruptions.sessionLost;
 const CANCELLED: StopReason = { code: 'CANCELLED', message: 'the job was cancelled' };
 const timedOut = (ms: number): StopReason => ({ code: FailureCode.TIMEOUT, message: `the job ran longer than its timeout of ${ms} ms` });
 
@@ -241,7 +242,7 @@ export async function startRunner(options: {
     logger.error("worker session lost; aborting this process's running jobs", { workerId: lost.workerId, err: error });
     for (const job of running.values()) job.controller.abort(SESSION_LOST);
     await Promise.allSettled([...running.values()].map((job) => job.done));
-    const interrupted = await interruptJobsOfWorker(pool, lost.workerId, options.retryBackoffMs).catch(() => []);
+    const interrupted = await interruptJobsOfWorker(pool, lost.workerId, SESSION_LOST, options.retryBackoffMs).catch(() => []);
     options.metrics.jobsEnded(interrupted);
     if (interrupted.length > 0) {
       logger.warn('jobs interrupted: the worker session was lost', { workerId: lost.workerId, jobIds: interrupted.map((job) => job.id) });
@@ -286,10 +287,12 @@ export async function startRunner(options: {
         // no job outlives a graceful stop as running. When the database cannot take it (an outage), stop anyway:
         // once this session's lock is gone, recovery on the next process to start (or any other running one)
         // ends those jobs as interrupted.
-        const interrupted = await interruptJobsOfWorker(pool, current.workerId, options.retryBackoffMs).catch((error: unknown) => {
-          logger.warn('could not record the interruption of running jobs at shutdown; recovery will', { err: error });
-          return [];
-        });
+        const interrupted = await interruptJobsOfWorker(pool, current.workerId, SHUTDOWN, options.retryBackoffMs).catch(
+          (error: unknown) => {
+            logger.warn('could not record the interruption of running jobs at shutdown; recovery will', { err: error });
+            return [];
+          },
+        );
         options.metrics.jobsEnded(interrupted);
         if (interrupted.length > 0) logger.warn('jobs interrupted by shutdown', { jobIds: interrupted.map((job) => job.id) });
       }
