@@ -1,12 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DatabasePool } from 'slonik';
-import { FailureCode } from '../jobs/failure-codes.ts';
-import { type Job, type JsonValue, UnreadableJson } from '../jobs/job.ts';
+import type { Job } from '../jobs/job.ts';
 import {
   claimNextJobs,
-  completeJob,
-  endFailedAttempt,
-  failClaimedJob,
   findNextRunAt,
   interruptions,
   interruptJobsOfWorker,
@@ -14,12 +10,11 @@ import {
   releaseClaimedJobs,
   updateJobProgress,
 } from '../jobs/job-queries.ts';
-import { findUnstorableString, MAX_JSON_DEPTH, nestsDeeperThan } from '../jobs/json-check.ts';
-import { JobFailure, type JobKind } from '../kinds/kind.ts';
-import { findKind } from '../kinds/registry.ts';
-import { clipForLog, logger } from '../logger.ts';
+import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { JobChange } from '../notify/listener.ts';
+import { recordOutcome } from './completer.ts';
+import { CANCELLED, executeAttempt } from './executor.ts';
 import { createProgressWriter } from './progress.ts';
 import type { WorkerPresence, WorkerSession } from './worker-session.ts';
 
@@ -34,13 +29,9 @@ export type Runner = {
 
 type RunningJob = { controller: AbortController; done: Promise<void> };
 
-/** Why a running job's AbortSignal fired: the code and message its attempt ends with. */
-type StopReason = { code: typeof FailureCode.INTERRUPTED | typeof FailureCode.TIMEOUT | 'CANCELLED'; message: string };
 // Distinct reasons with the same stored code (INTERRUPTED, as the README promises): the message says which.
 const SHUTDOWN = interruptions.shutdown;
 const SESSION_LOST = interruptions.sessionLost;
-const CANCELLED: StopReason = { code: 'CANCELLED', message: 'the job was cancelled' };
-const timedOut = (ms: number): StopReason => ({ code: FailureCode.TIMEOUT, message: `the job ran longer than its timeout of ${ms} ms` });
 
 /**
  * Runs queued jobs, up to `concurrency` at once. A job is started as soon as a NOTIFY says one was queued;
@@ -161,78 +152,26 @@ export async function startRunner(options: {
     running.set(job.id, { controller, done });
   }
 
-  /** `final`: the attempt can never succeed (BAD_INPUT), so it ends FAILED whatever attempts are left. */
-  type Outcome = { result: JsonValue } | { error: { code: string; message: string }; final?: boolean };
-
   async function runJob(job: Job, workerId: number, controller: AbortController): Promise<void> {
-    const { signal } = controller;
     const claim = { id: job.id, workerId, attempt: job.attempt };
     const progress = createProgressWriter((fraction) => updateJobProgress(pool, claim, fraction));
     const startedAt = performance.now();
     options.metrics.attemptStarted(job);
     logger.info('job started', { jobId: job.id, kind: job.kind, attempt: job.attempt, workerId });
     logger.debug('job input', { jobId: job.id, input: job.input });
-    const kind = findKind(job.kind);
-    const timeoutMs = job.timeoutMs ?? kind?.timeoutMs ?? null;
-    const timeout = timeoutMs === null ? null : setTimeout(() => controller.abort(timedOut(timeoutMs)), timeoutMs);
-    const handled = (async (): Promise<Outcome> => {
-      try {
-        if (!kind) throw new JobFailure(FailureCode.UNKNOWN_KIND, `no handler for kind ${job.kind} in this process`);
-        const input = readInput(job, kind);
-        if ('error' in input) return { error: input.error, final: true };
-        const result = await kind.handler(input.value, { jobId: job.id, attempt: job.attempt, signal, progress: progress.report });
-        return { result: toStorableResult(result) };
-      } catch (error) {
-        return { error: describeFailure(error, signal) };
-      }
-    })();
-    // A handler that ignores its signal cannot keep the slot: after abortGraceMs the attempt ends anyway (with
-    // the signal's reason) and the slot is free; whatever the handler does later is refused by the claim guard.
-    let abandon: NodeJS.Timeout | null = null;
-    const abandoned = new Promise<Outcome>((resolve) => {
-      const giveUp = () => {
-        abandon = setTimeout(() => resolve({ error: signal.reason as StopReason }), options.abortGraceMs);
-      };
-      if (signal.aborted) giveUp();
-      else signal.addEventListener('abort', giveUp, { once: true });
-    });
-    const outcome = await Promise.race([handled, abandoned]);
+    const outcome = await executeAttempt(job, { controller, abortGraceMs: options.abortGraceMs, progress: progress.report });
     const runSeconds = (performance.now() - startedAt) / 1000;
-    if (timeout) clearTimeout(timeout);
-    if (abandon) clearTimeout(abandon);
     await progress.close();
-    // The end must reach the database, or the job would stay running for as long as this process lives.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const finished =
-          'result' in outcome
-            ? await completeJob(pool, claim, outcome.result)
-            : outcome.final
-              ? await failClaimedJob(pool, claim, outcome.error)
-              : await endFailedAttempt(pool, claim, outcome.error, options.retryBackoffMs);
-        options.metrics.attemptEnded(job.kind, runSeconds, finished);
-        // One line per attempt's end with what an operator needs: which job, which attempt, how long it ran, and
-        // on failure why (the attempt's own error: a queued or cancelled job's row may not show it).
-        const ended = {
-          jobId: job.id,
-          kind: job.kind,
-          attempt: job.attempt,
-          durationMs: Math.round(runSeconds * 10_000) / 10,
-          ...('error' in outcome ? { errorCode: outcome.error.code, errorMessage: clipForLog(outcome.error.message) } : {}),
-        };
-        if (!finished) logger.warn('job finished after losing its claim; its recorded state stands', ended);
-        else if (finished.status === 'queued') logger.info('job queued for another attempt', { ...ended, runAt: finished.runAt });
-        else logger.info(`job ${finished.status}`, ended);
-        if (finished?.status === 'completed') logger.debug('job result', { jobId: job.id, result: finished.result });
-        return;
-      } catch (error) {
-        if (attempt >= 5 || stopping) {
-          logger.error('could not record the end of a job', { jobId: job.id, err: error });
-          return;
-        }
-        await sleep(200 * 2 ** attempt);
-      }
-    }
+    await recordOutcome({
+      pool,
+      job,
+      claim,
+      outcome,
+      runSeconds,
+      retryBackoffMs: options.retryBackoffMs,
+      metrics: options.metrics,
+      stopping: () => stopping,
+    });
   }
 
   // When the worker session is lost (database restart, network cut, or this process was declared dead after
@@ -305,50 +244,4 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<voi
   const timeout = new AbortController();
   await Promise.race([promise, sleep(ms, undefined, { signal: timeout.signal }).catch(() => {})]);
   timeout.abort();
-}
-
-/**
- * The input the kind's handler gets, or why the job can never run: a stored input too deep to read, or one
- * its kind's schema rejects (written by SQL, or before the kind's schema changed). Such a job ends FAILED with
- * BAD_INPUT rather than being held: every other job of the same claim runs as usual.
- */
-function readInput(job: Job, kind: JobKind): { value: unknown } | { error: { code: typeof FailureCode.BAD_INPUT; message: string } } {
-  if (job.input instanceof UnreadableJson)
-    return { error: { code: FailureCode.BAD_INPUT, message: `the job's input is ${job.input.message}` } };
-  const checked = kind.input.safeParse(job.input);
-  if (checked.success) return { value: checked.data };
-  const issue = checked.error.issues[0];
-  const at = issue && issue.path.length > 0 ? `at ${issue.path.map(String).join('.')}: ` : '';
-  return {
-    error: {
-      code: FailureCode.BAD_INPUT,
-      message: `the job's input does not match kind ${kind.name}: ${at}${issue?.message ?? 'invalid'}`,
-    },
-  };
-}
-
-function toStorableResult(result: JsonValue | undefined): JsonValue {
-  if (result === undefined) return null;
-  // Before JSON.stringify recurses into it, and so that every stored result can be read back.
-  if (nestsDeeperThan(result, MAX_JSON_DEPTH)) {
-    throw new JobFailure(FailureCode.INVALID_RESULT, `the handler returned a result nested deeper than ${MAX_JSON_DEPTH} levels`);
-  }
-  let copy: JsonValue;
-  try {
-    copy = JSON.parse(JSON.stringify(result)) as JsonValue;
-  } catch (error) {
-    throw new JobFailure(FailureCode.INVALID_RESULT, `the handler returned a result that is not JSON: ${(error as Error).message}`);
-  }
-  if (findUnstorableString(copy)) {
-    throw new JobFailure(FailureCode.INVALID_RESULT, 'the handler returned a string with a NUL character or an unpaired surrogate');
-  }
-  return copy;
-}
-
-function describeFailure(error: unknown, signal: AbortSignal): { code: string; message: string } {
-  if (signal.aborted) return signal.reason as StopReason;
-  // Only a JobFailure chooses its code: a stray `code` on other errors (ECONNREFUSED, …) is not part of the API.
-  const code = error instanceof JobFailure ? error.code : FailureCode.JOB_FAILED;
-  const message = error instanceof Error ? error.message : String(error);
-  return { code, message: message || 'the handler failed without a message' };
 }
