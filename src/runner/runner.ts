@@ -1,20 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DatabasePool } from 'slonik';
 import type { Job } from '../jobs/job.ts';
-import {
-  claimNextJobs,
-  findNextRunAt,
-  interruptions,
-  interruptJobsOfWorker,
-  listCancelRequestedJobsOfWorker,
-  releaseClaimedJobs,
-  updateJobProgress,
-} from '../jobs/job-queries.ts';
+import { interruptions, interruptJobsOfWorker, listCancelRequestedJobsOfWorker, updateJobProgress } from '../jobs/job-queries.ts';
 import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { JobChange } from '../notify/listener.ts';
 import { recordOutcome } from './completer.ts';
 import { CANCELLED, executeAttempt } from './executor.ts';
+import { createProducer } from './producer.ts';
 import { createProgressWriter } from './progress.ts';
 import type { WorkerPresence, WorkerSession } from './worker-session.ts';
 
@@ -58,79 +51,16 @@ export async function startRunner(options: {
   const { pool, concurrency, presence } = options;
   const running = new Map<string, RunningJob>();
   let stopping = false;
-  let filling = false;
-  let fillAgain = false;
-  let dueTimer: NodeJS.Timeout | null = null;
-  let claimFailing = false;
-
-  const wake = () => {
-    void fillSlots();
-  };
-
-  async function fillSlots(): Promise<void> {
-    // One claim loop at a time; a wake-up during the loop makes it go round once more.
-    if (filling) {
-      fillAgain = true;
-      return;
-    }
-    filling = true;
-    try {
-      do {
-        fillAgain = false;
-        while (!stopping && running.size < concurrency) {
-          // No claim while this process has not proven it is alive recently (after a freeze, until the next
-          // heartbeat is answered): it may have been declared dead, and its claims would be void.
-          const session = presence.session();
-          if (!session?.isTrusted()) break;
-          const { workerId } = session;
-          const free = concurrency - running.size;
-          const jobs = await claimNextJobs(pool, workerId, free);
-          // The claim takes at most `free` by construction; should it ever return more, this process still
-          // never runs more than its slots: the excess goes back to the queue for any process to take.
-          for (const job of jobs.slice(0, free)) startJob(job, workerId);
-          if (jobs.length > free) await releaseExcess(jobs.slice(free), workerId, free);
-          if (jobs.length === 0) break;
-        }
-      } while (fillAgain && !stopping);
-      if (!stopping && running.size < concurrency) await armDueTimer();
-      claimFailing = false;
-    } catch (error) {
-      claimFailing = true;
-      logger.error('claiming jobs failed; will retry at the next poll', { err: error });
-    } finally {
-      filling = false;
-    }
-  }
-
-  async function releaseExcess(jobs: readonly Job[], workerId: number, free: number): Promise<void> {
-    const claims = jobs.map((job) => ({ id: job.id, workerId, attempt: job.attempt }));
-    logger.error('a claim returned more jobs than free slots; putting the excess back in the queue', {
-      workerId,
-      free,
-      jobIds: claims.map((claim) => claim.id),
-    });
-    // Until this reaches the database the jobs are RUNNING under this live process and nobody would take them.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await releaseClaimedJobs(pool, claims);
-        return;
-      } catch (error) {
-        if (attempt >= 5) throw error;
-        await sleep(200 * 2 ** attempt);
-      }
-    }
-  }
-
-  // A job scheduled for later (runAt, or a retry after backoff) starts on time without tight polling: an
-  // idle runner sleeps until the next one falls due. Other processes may take it first; SKIP LOCKED decides.
-  async function armDueTimer(): Promise<void> {
-    const delayMs = await findNextRunAt(pool);
-    if (dueTimer) clearTimeout(dueTimer);
-    dueTimer = null;
-    if (delayMs !== null && delayMs > 0 && delayMs < options.pollIntervalMs) {
-      dueTimer = setTimeout(wake, Math.ceil(delayMs));
-    }
-  }
+  const producer = createProducer({
+    pool,
+    presence,
+    concurrency,
+    pollIntervalMs: options.pollIntervalMs,
+    runningCount: () => running.size,
+    stopping: () => stopping,
+    startJob,
+  });
+  const wake = producer.wake;
 
   // The backstop for cancel notifications this process missed: the rows say which of its jobs to stop.
   async function checkCancelRequests(): Promise<void> {
@@ -206,12 +136,12 @@ export async function startRunner(options: {
     runningCount: () => running.size,
     notReadyReason: () => {
       if (!presence.session()) return 'the runner has no database session';
-      return claimFailing ? 'the runner cannot claim jobs' : null;
+      return producer.claimFailing() ? 'the runner cannot claim jobs' : null;
     },
     stop: async (graceMs) => {
       stopping = true;
       clearInterval(poll);
-      if (dueTimer) clearTimeout(dueTimer);
+      producer.stop();
       const allDone = () => Promise.allSettled([...running.values()].map((job) => job.done));
       await settledWithin(allDone(), graceMs);
       if (running.size > 0) {
