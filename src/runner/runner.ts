@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DatabasePool } from 'slonik';
 import type { Job } from '../jobs/job.ts';
-import { interruptions, interruptJobsOfWorker, listCancelRequestedJobsOfWorker, updateJobProgress } from '../jobs/job-queries.ts';
+import {
+  type Interruption,
+  interruptions,
+  interruptJobsOfWorker,
+  listCancelRequestedJobsOfWorker,
+  updateJobProgress,
+} from '../jobs/job-queries.ts';
 import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { JobChange } from '../notify/listener.ts';
@@ -111,11 +117,10 @@ export async function startRunner(options: {
     logger.error("worker session lost; aborting this process's running jobs", { workerId: lost.workerId, err: error });
     for (const job of running.values()) job.controller.abort(SESSION_LOST);
     await Promise.allSettled([...running.values()].map((job) => job.done));
-    const interrupted = await interruptJobsOfWorker(pool, lost.workerId, SESSION_LOST, options.retryBackoffMs).catch(() => []);
-    options.metrics.jobsEnded(interrupted);
-    if (interrupted.length > 0) {
-      logger.warn('jobs interrupted: the worker session was lost', { workerId: lost.workerId, jobIds: interrupted.map((job) => job.id) });
-    }
+    await interruptRemaining(options, lost.workerId, SESSION_LOST, {
+      done: 'jobs interrupted: the worker session was lost',
+      failed: null,
+    });
   }
 
   presence.onLost(abandonClaims);
@@ -142,31 +147,46 @@ export async function startRunner(options: {
       stopping = true;
       clearInterval(poll);
       producer.stop();
-      const allDone = () => Promise.allSettled([...running.values()].map((job) => job.done));
-      await settledWithin(allDone(), graceMs);
-      if (running.size > 0) {
-        logger.warn('grace period over; aborting running jobs', { count: running.size });
-        for (const job of running.values()) job.controller.abort(SHUTDOWN);
-        // Handlers that honour the signal record INTERRUPTED themselves; give them a moment.
-        await settledWithin(allDone(), 1000);
-      }
+      await drain(running, graceMs);
       const current = presence.session();
+      // Before the lock is released (the app closes the presence after this): end whatever still runs here, so
+      // no job outlives a graceful stop as running. When the database cannot take it (an outage), stop anyway:
+      // once this session's lock is gone, recovery on the next process to start (or any other running one)
+      // ends those jobs as interrupted.
       if (current) {
-        // Before the lock is released (the app closes the presence after this): end whatever still runs here, so
-        // no job outlives a graceful stop as running. When the database cannot take it (an outage), stop anyway:
-        // once this session's lock is gone, recovery on the next process to start (or any other running one)
-        // ends those jobs as interrupted.
-        const interrupted = await interruptJobsOfWorker(pool, current.workerId, SHUTDOWN, options.retryBackoffMs).catch(
-          (error: unknown) => {
-            logger.warn('could not record the interruption of running jobs at shutdown; recovery will', { err: error });
-            return [];
-          },
-        );
-        options.metrics.jobsEnded(interrupted);
-        if (interrupted.length > 0) logger.warn('jobs interrupted by shutdown', { jobIds: interrupted.map((job) => job.id) });
+        await interruptRemaining(options, current.workerId, SHUTDOWN, {
+          done: 'jobs interrupted by shutdown',
+          failed: 'could not record the interruption of running jobs at shutdown; recovery will',
+        });
       }
     },
   };
+}
+
+/** Waits up to `graceMs` for the running jobs, then aborts the rest as SHUTDOWN and gives them a moment. */
+async function drain(running: Map<string, RunningJob>, graceMs: number): Promise<void> {
+  const allDone = () => Promise.allSettled([...running.values()].map((job) => job.done));
+  await settledWithin(allDone(), graceMs);
+  if (running.size === 0) return;
+  logger.warn('grace period over; aborting running jobs', { count: running.size });
+  for (const job of running.values()) job.controller.abort(SHUTDOWN);
+  // Handlers that honour the signal record INTERRUPTED themselves; give them a moment.
+  await settledWithin(allDone(), 1000);
+}
+
+/** Ends as `reason` whatever still runs under `workerId`; if the database cannot take it, recovery will. */
+async function interruptRemaining(
+  options: { pool: DatabasePool; retryBackoffMs: number; metrics: Metrics },
+  workerId: number,
+  reason: Interruption,
+  logs: { done: string; failed: string | null },
+): Promise<void> {
+  const interrupted = await interruptJobsOfWorker(options.pool, workerId, reason, options.retryBackoffMs).catch((error: unknown) => {
+    if (logs.failed) logger.warn(logs.failed, { err: error });
+    return [];
+  });
+  options.metrics.jobsEnded(interrupted);
+  if (interrupted.length > 0) logger.warn(logs.done, { workerId, jobIds: interrupted.map((job) => job.id) });
 }
 
 /** Waits for `promise` or `ms`, whichever comes first, without leaving a timer behind. */
