@@ -51,6 +51,9 @@ test('after SIGTERM no job is running: a job that finishes within SHUTDOWN_GRACE
   expect(await server.kill('SIGTERM')).toBe(0);
   expect(await rowOf(short)).toEqual({ status: 'completed', result: { sleptMs: 500 }, error_code: null });
   expect(await rowOf(long)).toEqual({ status: 'failed', result: null, error_code: 'INTERRUPTED' });
+  // The same stored code as a lost session or a crash; the message says it was this stop.
+  const [{ error } = {}] = await db.query<{ error: string }>('SELECT error FROM jobs WHERE id = $1', [long]);
+  expect(error).toMatch(/interrupted: the process running it was stopped, and the job did not finish within the grace period/);
   expect(await runningRows()).toEqual([]);
 });
 

@@ -40,6 +40,8 @@ test('when the database ends the process session, its running job is INTERRUPTED
     return job?.status === 'FAILED' ? job : undefined;
   });
   expect(interrupted.error?.code).toBe('INTERRUPTED');
+  // The same stored code as a graceful stop; the message says the session was lost.
+  expect(interrupted.error?.message).toMatch(/interrupted: the process running it lost its database session/);
 
   const { createJob: next } = await data(app.url, CreateJobDocument, { input: { kind: 'echo', input: { after: 'reconnect' } } });
   const done = await waitFor('a new job to complete', async () => {

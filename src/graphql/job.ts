@@ -1,4 +1,5 @@
 import { JobqlError } from '../jobs/errors.ts';
+import { failureCodeMeanings } from '../jobs/failure-codes.ts';
 import { type Job as JobRow, type JsonValue, jobStatuses, UnreadableJson } from '../jobs/job.ts';
 import type { CreateJobRequest } from '../jobs/job-service.ts';
 import { MAX_JSON_DEPTH } from '../jobs/json-check.ts';
@@ -12,9 +13,13 @@ const JobStatus = builder.enumType('JobStatus', {
 });
 
 const JobError = builder.objectRef<{ code: string; message: string }>('JobError').implement({
-  description: 'Why a job failed. INTERRUPTED: the process running it stopped; JOB_FAILED: the handler failed.',
+  description: 'Why an attempt of a job failed.',
   fields: (t) => ({
-    code: t.exposeString('code'),
+    code: t.exposeString('code', {
+      description: `One of jobql's codes, or a code of the handler's own (JobFailure). ${Object.entries(failureCodeMeanings)
+        .map(([code, meaning]) => `${code}: ${meaning}.`)
+        .join(' ')}`,
+    }),
     message: t.exposeString('message'),
   }),
 });

@@ -2,6 +2,7 @@ import type { CommonQueryMethods, FragmentSqlToken } from 'slonik';
 import { z } from 'zod';
 import { sql } from '../db/sql.ts';
 import type { JobCursor } from './cursor.ts';
+import { FailureCode } from './failure-codes.ts';
 import { type Job, type JobStatus, type JsonValue, jobRow } from './job.ts';
 
 // Every statement on `jobs`, one named function each. Callers pass the pool or a transaction.
@@ -30,8 +31,29 @@ const eventColumns = sql.fragment`
   ${isoOf('e', 'started_at')} AS "startedAt", ${isoOf('e', 'finished_at')} AS "finishedAt",
   ${isoOf('e', 'run_at')} AS "runAt", ${isoOf('e', 'cancel_requested_at')} AS "cancelRequestedAt"`;
 
-export const INTERRUPTED_MESSAGE =
-  'The job was interrupted: the process running it stopped before the job finished. A job is not resumed: it is retried from the start while it has attempts left.';
+const NOT_RESUMED = 'A job is not resumed: it is retried from the start while it has attempts left.';
+
+/**
+ * Why an attempt was interrupted. The stored code is INTERRUPTED for each (clients and metrics act on it);
+ * the message says which: a graceful stop past its grace period, a lost worker session (database restart,
+ * network cut, or this process judged dead after a freeze), or a process that is gone (crash, SIGKILL),
+ * ended by another process's recovery.
+ */
+export const interruptions = {
+  shutdown: {
+    code: FailureCode.INTERRUPTED,
+    message: `The job was interrupted: the process running it was stopped, and the job did not finish within the grace period. ${NOT_RESUMED}`,
+  },
+  sessionLost: {
+    code: FailureCode.INTERRUPTED,
+    message: `The job was interrupted: the process running it lost its database session before the job finished. ${NOT_RESUMED}`,
+  },
+  processGone: {
+    code: FailureCode.INTERRUPTED,
+    message: `The job was interrupted: the process running it stopped before the job finished. ${NOT_RESUMED}`,
+  },
+} as const;
+export type Interruption = (typeof interruptions)[keyof typeof interruptions];
 
 export type NewJob = {
   id: string;
@@ -240,21 +262,23 @@ export async function updateJobProgress(db: CommonQueryMethods, claim: Claim, pr
   return result.rowCount === 1;
 }
 
-const interrupted = { code: 'INTERRUPTED', message: INTERRUPTED_MESSAGE };
-
 /** An attempt ended by a statement that acts on many jobs: which job, and where it went (metrics and logs). */
 const endedAttempt = jobRow.pick({ id: true, kind: true, status: true, errorCode: true });
 export type EndedAttempt = z.infer<typeof endedAttempt>;
 
-/** Graceful stop: whatever this process still runs after the grace period ends its attempt as interrupted. */
+/**
+ * Graceful stop, or a lost session: whatever this process still runs under `workerId` ends its attempt as
+ * interrupted, with the message of `reason`.
+ */
 export async function interruptJobsOfWorker(
   db: CommonQueryMethods,
   workerId: number,
+  reason: Interruption,
   backoffBaseMs: number,
 ): Promise<readonly EndedAttempt[]> {
   return db.any(sql.type(endedAttempt)`
     /* interruptJobsOfWorker */
-    UPDATE jobs SET ${endAttempt(interrupted, backoffBaseMs)}
+    UPDATE jobs SET ${endAttempt(reason, backoffBaseMs)}
     WHERE status = 'running' AND worker_id = ${workerId}
     RETURNING id, kind, status, error_code AS "errorCode"`);
 }
@@ -276,7 +300,7 @@ export async function recoverJobsOfDeadWorkers(db: CommonQueryMethods, backoffBa
       SELECT worker_id FROM running_workers
       WHERE pg_try_advisory_xact_lock(${WORKER_LOCK_NAMESPACE}, worker_id)
     )
-    UPDATE jobs SET ${endAttempt(interrupted, backoffBaseMs)}
+    UPDATE jobs SET ${endAttempt(interruptions.processGone, backoffBaseMs)}
     FROM dead_workers
     WHERE jobs.status = 'running' AND jobs.worker_id = dead_workers.worker_id
     RETURNING jobs.id, jobs.kind, jobs.status, jobs.error_code AS "errorCode"`);
@@ -292,7 +316,33 @@ export async function recoverJobsOfDeadWorkers(db: CommonQueryMethods, backoffBa
  * The worker session's own connection: a pg.Client outside slonik's pool (see worker-session.ts), so its
  * statements are plain text. They run there, not on the pool, so that a busy pool cannot delay a heartbeat.
  */
-export type SessionClient = { query: (text: string, values: unknown[]) => Promise<{ rowCount: number | null }> };
+export type SessionClient = { query: (text: string, values: unknown[]) => Promise<{ rowCount: number | null; rows: unknown[] }> };
+
+// Worker liveness: every statement of the protocol (the session's id, keepalives and lock, then its heartbeat
+// row) is here, in the order a session runs them; worker-session.ts decides when.
+
+/** A new worker id for a session: never reused, so that a claim made under a lost session stays void. */
+export async function nextWorkerId(session: SessionClient): Promise<number> {
+  const { rows } = await session.query(`/* nextWorkerId */ SELECT nextval('jobs_worker_id_seq')::int AS id`, []);
+  return (rows[0] as { id: number }).id;
+}
+
+/**
+ * Idle probes after probeSeconds, then every probeSeconds, three tries: the server ends a dead peer's
+ * session (and releases its lock) within about 4 × probeSeconds ≈ the lease.
+ */
+export async function setSessionKeepalives(session: SessionClient, probeSeconds: number): Promise<void> {
+  await session.query(
+    `/* setSessionKeepalives */ SELECT set_config('tcp_keepalives_idle', $1, false),
+       set_config('tcp_keepalives_interval', $1, false), set_config('tcp_keepalives_count', '3', false)`,
+    [String(probeSeconds)],
+  );
+}
+
+/** "Worker N is connected": held until this session ends; nothing else ever unlocks it (see recoverJobsOfDeadWorkers). */
+export async function lockWorkerId(session: SessionClient, workerId: number): Promise<void> {
+  await session.query('/* lockWorkerId */ SELECT pg_advisory_lock($1, $2)', [WORKER_LOCK_NAMESPACE, workerId]);
+}
 
 /** A process announces itself under a worker id; its heartbeat starts now. */
 export async function registerWorker(session: SessionClient, workerId: number, sessionTag: string): Promise<void> {
@@ -382,7 +432,7 @@ const runningJobsWithLimit = (kindTimeouts: KindTimeouts, condition: (limitMs: F
 // request still wins (endAttempt).
 const pastLimit = sql.fragment`(limit_ms IS NOT NULL AND started_at + make_interval(secs => limit_ms / 1000.0) <= now())`;
 const timeoutOr = (fallback: { code: string; message: string }) => ({
-  code: sql.fragment`CASE WHEN ${pastLimit} THEN 'TIMEOUT' ELSE ${fallback.code} END`,
+  code: sql.fragment`CASE WHEN ${pastLimit} THEN ${FailureCode.TIMEOUT} ELSE ${fallback.code} END`,
   message: sql.fragment`CASE WHEN ${pastLimit} THEN format('the job ran longer than its timeout of %s ms', limit_ms) ELSE ${fallback.message} END`,
 });
 const endedJoined = sql.fragment`
@@ -402,7 +452,7 @@ export async function endRunningJobsOfWorkers(
     WITH picked AS MATERIALIZED (
       ${runningJobsWithLimit(options.kindTimeouts, () => sql.fragment`j.worker_id = ANY(${sql.array(workerIds, 'int4')})`)}
     )
-    UPDATE jobs SET ${endAttempt(timeoutOr(interrupted), options.backoffBaseMs)}
+    UPDATE jobs SET ${endAttempt(timeoutOr(interruptions.processGone), options.backoffBaseMs)}
     ${endedJoined}`);
 }
 
@@ -427,7 +477,7 @@ export async function endOverdueJobs(
           OR j.started_at + make_interval(secs => (${limitMs} + ${slackMs}) / 1000.0) < now())`,
       )}
     )
-    UPDATE jobs SET ${endAttempt(timeoutOr(interrupted), options.backoffBaseMs)}
+    UPDATE jobs SET ${endAttempt(timeoutOr(interruptions.processGone), options.backoffBaseMs)}
     ${endedJoined}`);
 }
 

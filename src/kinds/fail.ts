@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FailureCode } from '../jobs/failure-codes.ts';
 import { defineKind, JobFailure } from './kind.ts';
 
 /** Always fails, with code JOB_FAILED and the given message. For testing clients' error paths. */
@@ -6,6 +7,6 @@ export const fail = defineKind({
   name: 'fail',
   input: z.strictObject({ message: z.string().min(1).max(10_000) }),
   handler: async ({ message }) => {
-    throw new JobFailure('JOB_FAILED', message);
+    throw new JobFailure(FailureCode.JOB_FAILED, message);
   },
 });

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { terminalStatuses } from '../jobs/job.ts';
 
 // The process's Prometheus metrics, served at GET /metrics. A leaf module: the API, the runner and the
 // maintenance loop record into it; nothing here reads the database itself (the database-wide gauges are
@@ -28,7 +29,7 @@ function boundedLabel(max: number) {
 }
 
 const MAX_ERROR_CODES = 50;
-const finalStatuses = new Set(['completed', 'failed', 'cancelled']);
+const finalStatuses = new Set<string>(terminalStatuses);
 
 // prom-client's process metrics (CPU, memory, event-loop lag, GC) describe the process, not an app, and their
 // collectors cannot be stopped: one registry for them per process, started once, shared by every app in it.

@@ -1,24 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DatabasePool } from 'slonik';
-import { type Job, type JsonValue, UnreadableJson } from '../jobs/job.ts';
+import type { Job } from '../jobs/job.ts';
 import {
-  claimNextJobs,
-  completeJob,
-  endFailedAttempt,
-  failClaimedJob,
-  findNextRunAt,
-  INTERRUPTED_MESSAGE,
+  type Interruption,
+  interruptions,
   interruptJobsOfWorker,
   listCancelRequestedJobsOfWorker,
-  releaseClaimedJobs,
   updateJobProgress,
 } from '../jobs/job-queries.ts';
-import { findUnstorableString, MAX_JSON_DEPTH, nestsDeeperThan } from '../jobs/json-check.ts';
-import { JobFailure, type JobKind } from '../kinds/kind.ts';
-import { findKind } from '../kinds/registry.ts';
-import { clipForLog, logger } from '../logger.ts';
+import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { JobChange } from '../notify/listener.ts';
+import { recordOutcome } from './completer.ts';
+import { CANCELLED, executeAttempt } from './executor.ts';
+import { createProducer } from './producer.ts';
 import { createProgressWriter } from './progress.ts';
 import type { WorkerPresence, WorkerSession } from './worker-session.ts';
 
@@ -33,12 +28,9 @@ export type Runner = {
 
 type RunningJob = { controller: AbortController; done: Promise<void> };
 
-/** Why a running job's AbortSignal fired: the code and message its attempt ends with. */
-type StopReason = { code: 'INTERRUPTED' | 'TIMEOUT' | 'CANCELLED'; message: string };
-const SHUTDOWN: StopReason = { code: 'INTERRUPTED', message: INTERRUPTED_MESSAGE };
-const SESSION_LOST: StopReason = { code: 'INTERRUPTED', message: INTERRUPTED_MESSAGE };
-const CANCELLED: StopReason = { code: 'CANCELLED', message: 'the job was cancelled' };
-const timedOut = (ms: number): StopReason => ({ code: 'TIMEOUT', message: `the job ran longer than its timeout of ${ms} ms` });
+// Distinct reasons with the same stored code (INTERRUPTED, as the README promises): the message says which.
+const SHUTDOWN = interruptions.shutdown;
+const SESSION_LOST = interruptions.sessionLost;
 
 /**
  * Runs queued jobs, up to `concurrency` at once. A job is started as soon as a NOTIFY says one was queued;
@@ -65,79 +57,16 @@ export async function startRunner(options: {
   const { pool, concurrency, presence } = options;
   const running = new Map<string, RunningJob>();
   let stopping = false;
-  let filling = false;
-  let fillAgain = false;
-  let dueTimer: NodeJS.Timeout | null = null;
-  let claimFailing = false;
-
-  const wake = () => {
-    void fillSlots();
-  };
-
-  async function fillSlots(): Promise<void> {
-    // One claim loop at a time; a wake-up during the loop makes it go round once more.
-    if (filling) {
-      fillAgain = true;
-      return;
-    }
-    filling = true;
-    try {
-      do {
-        fillAgain = false;
-        while (!stopping && running.size < concurrency) {
-          // No claim while this process has not proven it is alive recently (after a freeze, until the next
-          // heartbeat is answered): it may have been declared dead, and its claims would be void.
-          const session = presence.session();
-          if (!session?.isTrusted()) break;
-          const { workerId } = session;
-          const free = concurrency - running.size;
-          const jobs = await claimNextJobs(pool, workerId, free);
-          // The claim takes at most `free` by construction; should it ever return more, this process still
-          // never runs more than its slots: the excess goes back to the queue for any process to take.
-          for (const job of jobs.slice(0, free)) startJob(job, workerId);
-          if (jobs.length > free) await releaseExcess(jobs.slice(free), workerId, free);
-          if (jobs.length === 0) break;
-        }
-      } while (fillAgain && !stopping);
-      if (!stopping && running.size < concurrency) await armDueTimer();
-      claimFailing = false;
-    } catch (error) {
-      claimFailing = true;
-      logger.error('claiming jobs failed; will retry at the next poll', { err: error });
-    } finally {
-      filling = false;
-    }
-  }
-
-  async function releaseExcess(jobs: readonly Job[], workerId: number, free: number): Promise<void> {
-    const claims = jobs.map((job) => ({ id: job.id, workerId, attempt: job.attempt }));
-    logger.error('a claim returned more jobs than free slots; putting the excess back in the queue', {
-      workerId,
-      free,
-      jobIds: claims.map((claim) => claim.id),
-    });
-    // Until this reaches the database the jobs are RUNNING under this live process and nobody would take them.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await releaseClaimedJobs(pool, claims);
-        return;
-      } catch (error) {
-        if (attempt >= 5) throw error;
-        await sleep(200 * 2 ** attempt);
-      }
-    }
-  }
-
-  // A job scheduled for later (runAt, or a retry after backoff) starts on time without tight polling: an
-  // idle runner sleeps until the next one falls due. Other processes may take it first; SKIP LOCKED decides.
-  async function armDueTimer(): Promise<void> {
-    const delayMs = await findNextRunAt(pool);
-    if (dueTimer) clearTimeout(dueTimer);
-    dueTimer = null;
-    if (delayMs !== null && delayMs > 0 && delayMs < options.pollIntervalMs) {
-      dueTimer = setTimeout(wake, Math.ceil(delayMs));
-    }
-  }
+  const producer = createProducer({
+    pool,
+    presence,
+    concurrency,
+    pollIntervalMs: options.pollIntervalMs,
+    runningCount: () => running.size,
+    stopping: () => stopping,
+    startJob,
+  });
+  const wake = producer.wake;
 
   // The backstop for cancel notifications this process missed: the rows say which of its jobs to stop.
   async function checkCancelRequests(): Promise<void> {
@@ -159,78 +88,26 @@ export async function startRunner(options: {
     running.set(job.id, { controller, done });
   }
 
-  /** `final`: the attempt can never succeed (BAD_INPUT), so it ends FAILED whatever attempts are left. */
-  type Outcome = { result: JsonValue } | { error: { code: string; message: string }; final?: boolean };
-
   async function runJob(job: Job, workerId: number, controller: AbortController): Promise<void> {
-    const { signal } = controller;
     const claim = { id: job.id, workerId, attempt: job.attempt };
     const progress = createProgressWriter((fraction) => updateJobProgress(pool, claim, fraction));
     const startedAt = performance.now();
     options.metrics.attemptStarted(job);
     logger.info('job started', { jobId: job.id, kind: job.kind, attempt: job.attempt, workerId });
     logger.debug('job input', { jobId: job.id, input: job.input });
-    const kind = findKind(job.kind);
-    const timeoutMs = job.timeoutMs ?? kind?.timeoutMs ?? null;
-    const timeout = timeoutMs === null ? null : setTimeout(() => controller.abort(timedOut(timeoutMs)), timeoutMs);
-    const handled = (async (): Promise<Outcome> => {
-      try {
-        if (!kind) throw new JobFailure('UNKNOWN_KIND', `no handler for kind ${job.kind} in this process`);
-        const input = readInput(job, kind);
-        if ('error' in input) return { error: input.error, final: true };
-        const result = await kind.handler(input.value, { jobId: job.id, attempt: job.attempt, signal, progress: progress.report });
-        return { result: toStorableResult(result) };
-      } catch (error) {
-        return { error: describeFailure(error, signal) };
-      }
-    })();
-    // A handler that ignores its signal cannot keep the slot: after abortGraceMs the attempt ends anyway (with
-    // the signal's reason) and the slot is free; whatever the handler does later is refused by the claim guard.
-    let abandon: NodeJS.Timeout | null = null;
-    const abandoned = new Promise<Outcome>((resolve) => {
-      const giveUp = () => {
-        abandon = setTimeout(() => resolve({ error: signal.reason as StopReason }), options.abortGraceMs);
-      };
-      if (signal.aborted) giveUp();
-      else signal.addEventListener('abort', giveUp, { once: true });
-    });
-    const outcome = await Promise.race([handled, abandoned]);
+    const outcome = await executeAttempt(job, { controller, abortGraceMs: options.abortGraceMs, progress: progress.report });
     const runSeconds = (performance.now() - startedAt) / 1000;
-    if (timeout) clearTimeout(timeout);
-    if (abandon) clearTimeout(abandon);
     await progress.close();
-    // The end must reach the database, or the job would stay running for as long as this process lives.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const finished =
-          'result' in outcome
-            ? await completeJob(pool, claim, outcome.result)
-            : outcome.final
-              ? await failClaimedJob(pool, claim, outcome.error)
-              : await endFailedAttempt(pool, claim, outcome.error, options.retryBackoffMs);
-        options.metrics.attemptEnded(job.kind, runSeconds, finished);
-        // One line per attempt's end with what an operator needs: which job, which attempt, how long it ran, and
-        // on failure why (the attempt's own error: a queued or cancelled job's row may not show it).
-        const ended = {
-          jobId: job.id,
-          kind: job.kind,
-          attempt: job.attempt,
-          durationMs: Math.round(runSeconds * 10_000) / 10,
-          ...('error' in outcome ? { errorCode: outcome.error.code, errorMessage: clipForLog(outcome.error.message) } : {}),
-        };
-        if (!finished) logger.warn('job finished after losing its claim; its recorded state stands', ended);
-        else if (finished.status === 'queued') logger.info('job queued for another attempt', { ...ended, runAt: finished.runAt });
-        else logger.info(`job ${finished.status}`, ended);
-        if (finished?.status === 'completed') logger.debug('job result', { jobId: job.id, result: finished.result });
-        return;
-      } catch (error) {
-        if (attempt >= 5 || stopping) {
-          logger.error('could not record the end of a job', { jobId: job.id, err: error });
-          return;
-        }
-        await sleep(200 * 2 ** attempt);
-      }
-    }
+    await recordOutcome({
+      pool,
+      job,
+      claim,
+      outcome,
+      runSeconds,
+      retryBackoffMs: options.retryBackoffMs,
+      metrics: options.metrics,
+      stopping: () => stopping,
+    });
   }
 
   // When the worker session is lost (database restart, network cut, or this process was declared dead after
@@ -240,11 +117,10 @@ export async function startRunner(options: {
     logger.error("worker session lost; aborting this process's running jobs", { workerId: lost.workerId, err: error });
     for (const job of running.values()) job.controller.abort(SESSION_LOST);
     await Promise.allSettled([...running.values()].map((job) => job.done));
-    const interrupted = await interruptJobsOfWorker(pool, lost.workerId, options.retryBackoffMs).catch(() => []);
-    options.metrics.jobsEnded(interrupted);
-    if (interrupted.length > 0) {
-      logger.warn('jobs interrupted: the worker session was lost', { workerId: lost.workerId, jobIds: interrupted.map((job) => job.id) });
-    }
+    await interruptRemaining(options, lost.workerId, SESSION_LOST, {
+      done: 'jobs interrupted: the worker session was lost',
+      failed: null,
+    });
   }
 
   presence.onLost(abandonClaims);
@@ -265,35 +141,52 @@ export async function startRunner(options: {
     runningCount: () => running.size,
     notReadyReason: () => {
       if (!presence.session()) return 'the runner has no database session';
-      return claimFailing ? 'the runner cannot claim jobs' : null;
+      return producer.claimFailing() ? 'the runner cannot claim jobs' : null;
     },
     stop: async (graceMs) => {
       stopping = true;
       clearInterval(poll);
-      if (dueTimer) clearTimeout(dueTimer);
-      const allDone = () => Promise.allSettled([...running.values()].map((job) => job.done));
-      await settledWithin(allDone(), graceMs);
-      if (running.size > 0) {
-        logger.warn('grace period over; aborting running jobs', { count: running.size });
-        for (const job of running.values()) job.controller.abort(SHUTDOWN);
-        // Handlers that honour the signal record INTERRUPTED themselves; give them a moment.
-        await settledWithin(allDone(), 1000);
-      }
+      producer.stop();
+      await drain(running, graceMs);
       const current = presence.session();
+      // Before the lock is released (the app closes the presence after this): end whatever still runs here, so
+      // no job outlives a graceful stop as running. When the database cannot take it (an outage), stop anyway:
+      // once this session's lock is gone, recovery on the next process to start (or any other running one)
+      // ends those jobs as interrupted.
       if (current) {
-        // Before the lock is released (the app closes the presence after this): end whatever still runs here, so
-        // no job outlives a graceful stop as running. When the database cannot take it (an outage), stop anyway:
-        // once this session's lock is gone, recovery on the next process to start (or any other running one)
-        // ends those jobs as interrupted.
-        const interrupted = await interruptJobsOfWorker(pool, current.workerId, options.retryBackoffMs).catch((error: unknown) => {
-          logger.warn('could not record the interruption of running jobs at shutdown; recovery will', { err: error });
-          return [];
+        await interruptRemaining(options, current.workerId, SHUTDOWN, {
+          done: 'jobs interrupted by shutdown',
+          failed: 'could not record the interruption of running jobs at shutdown; recovery will',
         });
-        options.metrics.jobsEnded(interrupted);
-        if (interrupted.length > 0) logger.warn('jobs interrupted by shutdown', { jobIds: interrupted.map((job) => job.id) });
       }
     },
   };
+}
+
+/** Waits up to `graceMs` for the running jobs, then aborts the rest as SHUTDOWN and gives them a moment. */
+async function drain(running: Map<string, RunningJob>, graceMs: number): Promise<void> {
+  const allDone = () => Promise.allSettled([...running.values()].map((job) => job.done));
+  await settledWithin(allDone(), graceMs);
+  if (running.size === 0) return;
+  logger.warn('grace period over; aborting running jobs', { count: running.size });
+  for (const job of running.values()) job.controller.abort(SHUTDOWN);
+  // Handlers that honour the signal record INTERRUPTED themselves; give them a moment.
+  await settledWithin(allDone(), 1000);
+}
+
+/** Ends as `reason` whatever still runs under `workerId`; if the database cannot take it, recovery will. */
+async function interruptRemaining(
+  options: { pool: DatabasePool; retryBackoffMs: number; metrics: Metrics },
+  workerId: number,
+  reason: Interruption,
+  logs: { done: string; failed: string | null },
+): Promise<void> {
+  const interrupted = await interruptJobsOfWorker(options.pool, workerId, reason, options.retryBackoffMs).catch((error: unknown) => {
+    if (logs.failed) logger.warn(logs.failed, { err: error });
+    return [];
+  });
+  options.metrics.jobsEnded(interrupted);
+  if (interrupted.length > 0) logger.warn(logs.done, { workerId, jobIds: interrupted.map((job) => job.id) });
 }
 
 /** Waits for `promise` or `ms`, whichever comes first, without leaving a timer behind. */
@@ -301,44 +194,4 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<voi
   const timeout = new AbortController();
   await Promise.race([promise, sleep(ms, undefined, { signal: timeout.signal }).catch(() => {})]);
   timeout.abort();
-}
-
-/**
- * The input the kind's handler gets, or why the job can never run: a stored input too deep to read, or one
- * its kind's schema rejects (written by SQL, or before the kind's schema changed). Such a job ends FAILED with
- * BAD_INPUT rather than being held: every other job of the same claim runs as usual.
- */
-function readInput(job: Job, kind: JobKind): { value: unknown } | { error: { code: 'BAD_INPUT'; message: string } } {
-  if (job.input instanceof UnreadableJson) return { error: { code: 'BAD_INPUT', message: `the job's input is ${job.input.message}` } };
-  const checked = kind.input.safeParse(job.input);
-  if (checked.success) return { value: checked.data };
-  const issue = checked.error.issues[0];
-  const at = issue && issue.path.length > 0 ? `at ${issue.path.map(String).join('.')}: ` : '';
-  return { error: { code: 'BAD_INPUT', message: `the job's input does not match kind ${kind.name}: ${at}${issue?.message ?? 'invalid'}` } };
-}
-
-function toStorableResult(result: JsonValue | undefined): JsonValue {
-  if (result === undefined) return null;
-  // Before JSON.stringify recurses into it, and so that every stored result can be read back.
-  if (nestsDeeperThan(result, MAX_JSON_DEPTH)) {
-    throw new JobFailure('INVALID_RESULT', `the handler returned a result nested deeper than ${MAX_JSON_DEPTH} levels`);
-  }
-  let copy: JsonValue;
-  try {
-    copy = JSON.parse(JSON.stringify(result)) as JsonValue;
-  } catch (error) {
-    throw new JobFailure('INVALID_RESULT', `the handler returned a result that is not JSON: ${(error as Error).message}`);
-  }
-  if (findUnstorableString(copy)) {
-    throw new JobFailure('INVALID_RESULT', 'the handler returned a string with a NUL character or an unpaired surrogate');
-  }
-  return copy;
-}
-
-function describeFailure(error: unknown, signal: AbortSignal): { code: string; message: string } {
-  if (signal.aborted) return signal.reason as StopReason;
-  // Only a JobFailure chooses its code: a stray `code` on other errors (ECONNREFUSED, …) is not part of the API.
-  const code = error instanceof JobFailure ? error.code : 'JOB_FAILED';
-  const message = error instanceof Error ? error.message : String(error);
-  return { code, message: message || 'the handler failed without a message' };
 }

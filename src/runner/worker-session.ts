@@ -4,7 +4,14 @@ import pg from 'pg';
 import type { DatabaseTimeouts } from '../config.ts';
 import { withApplicationName } from '../db/database.ts';
 import { DEFAULT_DATABASE_TIMEOUTS, endClient, pgClientTimeouts } from '../db/timeouts.ts';
-import { deregisterWorker, recordWorkerHeartbeat, registerWorker, WORKER_LOCK_NAMESPACE } from '../jobs/job-queries.ts';
+import {
+  deregisterWorker,
+  lockWorkerId,
+  nextWorkerId,
+  recordWorkerHeartbeat,
+  registerWorker,
+  setSessionKeepalives,
+} from '../jobs/job-queries.ts';
 import { logger } from '../logger.ts';
 
 /**
@@ -73,17 +80,10 @@ export async function openWorkerSession(options: {
   });
   await client.connect();
   try {
-    const { rows } = await client.query<{ id: number }>(`SELECT nextval('jobs_worker_id_seq')::int AS id`);
-    const workerId = (rows[0] as { id: number }).id;
-    // Idle probes after probeSeconds, then every probeSeconds, three tries: the server ends a dead peer's
-    // session (and releases its lock) within about 4 × probeSeconds ≈ the lease.
-    await client.query(
-      `SELECT set_config('tcp_keepalives_idle', $1, false), set_config('tcp_keepalives_interval', $1, false),
-              set_config('tcp_keepalives_count', '3', false)`,
-      [String(probeSeconds)],
-    );
-    // Held until this session ends; nothing else ever unlocks it (see recoverJobsOfDeadWorkers).
-    await client.query('SELECT pg_advisory_lock($1, $2)', [WORKER_LOCK_NAMESPACE, workerId]);
+    const workerId = await nextWorkerId(client);
+    await setSessionKeepalives(client, probeSeconds);
+    // Held until this session ends (see lockWorkerId).
+    await lockWorkerId(client, workerId);
     const registeredAt = performance.now();
     await registerWorker(client, workerId, sessionTag);
     if (options.replaces !== null) await deregisterWorker(client, options.replaces);
