@@ -14,12 +14,7 @@ export type Producer = {
   stop: () => void;
 };
 
-/**
- * Claims queued jobs into this process's free slots and hands each to `startJob`: never more than the slots,
- * never while the session is not trusted. Woken by the runner; between wake-ups, a due timer starts jobs
- * scheduled for later.
- */
-export function createProducer(options: {
+export type ProducerOptions = {
   pool: DatabasePool;
   presence: WorkerPresence;
   concurrency: number;
@@ -27,7 +22,14 @@ export function createProducer(options: {
   runningCount: () => number;
   stopping: () => boolean;
   startJob: (job: Job, workerId: number) => void;
-}): Producer {
+};
+
+/**
+ * Claims queued jobs into this process's free slots and hands each to `startJob`: never more than the slots,
+ * never while the session is not trusted. Woken by the runner; between wake-ups, a due timer starts jobs
+ * scheduled for later.
+ */
+export function createProducer(options: ProducerOptions): Producer {
   let filling = false;
   let fillAgain = false;
   let dueTimer: NodeJS.Timeout | null = null;

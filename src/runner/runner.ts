@@ -32,13 +32,7 @@ type RunningJob = { controller: AbortController; done: Promise<void> };
 const SHUTDOWN = interruptions.shutdown;
 const SESSION_LOST = interruptions.sessionLost;
 
-/**
- * Runs queued jobs, up to `concurrency` at once. A job is started as soon as a NOTIFY says one was queued;
- * a slow poll backs the notification up, since NOTIFY is only a hint. Correctness never depends on this
- * process's memory: claims are rows locked with SKIP LOCKED, and liveness is the worker session's advisory
- * lock and heartbeat (see worker-session.ts).
- */
-export async function startRunner(options: {
+export type RunnerOptions = {
   pool: DatabasePool;
   /** This process's worker session: the worker id claims are made under, and whether it may claim now. */
   presence: WorkerPresence;
@@ -53,7 +47,15 @@ export async function startRunner(options: {
   /** Registers the runner for "the database is back" (the listener reconnected): claim now. */
   onDatabaseBack?: (handler: () => void) => void;
   metrics: Metrics;
-}): Promise<Runner> {
+};
+
+/**
+ * Runs queued jobs, up to `concurrency` at once. A job is started as soon as a NOTIFY says one was queued;
+ * a slow poll backs the notification up, since NOTIFY is only a hint. Correctness never depends on this
+ * process's memory: claims are rows locked with SKIP LOCKED, and liveness is the worker session's advisory
+ * lock and heartbeat (see worker-session.ts).
+ */
+export async function startRunner(options: RunnerOptions): Promise<Runner> {
   const { pool, concurrency, presence } = options;
   const running = new Map<string, RunningJob>();
   let stopping = false;
@@ -68,46 +70,13 @@ export async function startRunner(options: {
   });
   const wake = producer.wake;
 
-  // The backstop for cancel notifications this process missed: the rows say which of its jobs to stop.
-  async function checkCancelRequests(): Promise<void> {
-    const current = presence.session();
-    if (!current || running.size === 0) return;
-    try {
-      for (const id of await listCancelRequestedJobsOfWorker(pool, current.workerId)) running.get(id)?.controller.abort(CANCELLED);
-    } catch (error) {
-      logger.warn('could not check for cancel requests', { err: error });
-    }
-  }
-
   function startJob(job: Job, workerId: number): void {
     const controller = new AbortController();
-    const done = runJob(job, workerId, controller).finally(() => {
+    const done = runJob(options, { job, workerId, controller, stopping: () => stopping }).finally(() => {
       running.delete(job.id);
       wake();
     });
     running.set(job.id, { controller, done });
-  }
-
-  async function runJob(job: Job, workerId: number, controller: AbortController): Promise<void> {
-    const claim = { id: job.id, workerId, attempt: job.attempt };
-    const progress = createProgressWriter((fraction) => updateJobProgress(pool, claim, fraction));
-    const startedAt = performance.now();
-    options.metrics.attemptStarted(job);
-    logger.info('job started', { jobId: job.id, kind: job.kind, attempt: job.attempt, workerId });
-    logger.debug('job input', { jobId: job.id, input: job.input });
-    const outcome = await executeAttempt(job, { controller, abortGraceMs: options.abortGraceMs, progress: progress.report });
-    const runSeconds = (performance.now() - startedAt) / 1000;
-    await progress.close();
-    await recordOutcome({
-      pool,
-      job,
-      claim,
-      outcome,
-      runSeconds,
-      retryBackoffMs: options.retryBackoffMs,
-      metrics: options.metrics,
-      stopping: () => stopping,
-    });
   }
 
   // When the worker session is lost (database restart, network cut, or this process was declared dead after
@@ -133,7 +102,7 @@ export async function startRunner(options: {
   });
   const poll = setInterval(() => {
     wake();
-    void checkCancelRequests();
+    void checkCancelRequests(pool, presence, running);
   }, options.pollIntervalMs);
   wake();
 
@@ -161,6 +130,45 @@ export async function startRunner(options: {
       }
     },
   };
+}
+
+// The backstop for cancel notifications this process missed: the rows say which of its jobs to stop.
+async function checkCancelRequests(pool: DatabasePool, presence: WorkerPresence, running: Map<string, RunningJob>): Promise<void> {
+  const current = presence.session();
+  if (!current || running.size === 0) return;
+  try {
+    for (const id of await listCancelRequestedJobsOfWorker(pool, current.workerId)) running.get(id)?.controller.abort(CANCELLED);
+  } catch (error) {
+    logger.warn('could not check for cancel requests', { err: error });
+  }
+}
+
+/** One attempt of a claimed job: execute it (executor.ts), then record how it ended (completer.ts). */
+async function runJob(
+  options: RunnerOptions,
+  attempt: { job: Job; workerId: number; controller: AbortController; stopping: () => boolean },
+): Promise<void> {
+  const { job, workerId, controller, stopping } = attempt;
+  const { pool } = options;
+  const claim = { id: job.id, workerId, attempt: job.attempt };
+  const progress = createProgressWriter((fraction) => updateJobProgress(pool, claim, fraction));
+  const startedAt = performance.now();
+  options.metrics.attemptStarted(job);
+  logger.info('job started', { jobId: job.id, kind: job.kind, attempt: job.attempt, workerId });
+  logger.debug('job input', { jobId: job.id, input: job.input });
+  const outcome = await executeAttempt(job, { controller, abortGraceMs: options.abortGraceMs, progress: progress.report });
+  const runSeconds = (performance.now() - startedAt) / 1000;
+  await progress.close();
+  await recordOutcome({
+    pool,
+    job,
+    claim,
+    outcome,
+    runSeconds,
+    retryBackoffMs: options.retryBackoffMs,
+    metrics: options.metrics,
+    stopping,
+  });
 }
 
 /** Waits up to `graceMs` for the running jobs, then aborts the rest as SHUTDOWN and gives them a moment. */
