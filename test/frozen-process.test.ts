@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { afterEach, expect, test } from '@jest/globals';
 import { CancelJobDocument, CreateJobDocument } from './generated/graphql.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
 import { waitForJobStatus } from './helpers/jobs.ts';
 import { createServerGroup } from './helpers/server-group.ts';
@@ -9,24 +9,16 @@ import { waitFor } from './helpers/wait.ts';
 
 // A process stopped with SIGSTOP keeps its TCP connections (the kernel answers keepalives for it), so its
 // advisory lock stays held: only the heartbeat it no longer writes tells the others that it is not answering.
-let db: TestDatabase;
+const db = useTestDatabase();
 const servers = createServerGroup();
 const LEASE_MS = 3000;
 // Recovery is due one lease after the last heartbeat, found by a recovery pass (every lease/3); the rest of
 // the bound is room for a loaded 2-core machine, not a figure (see README for what to expect).
 const WITHIN_MS = 15_000;
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-
 afterEach(async () => {
   // SIGKILL also ends a stopped process.
   await servers.stopAll();
-});
-
-afterAll(async () => {
-  await db?.drop();
 });
 
 const env = (extra: Record<string, string>) => ({

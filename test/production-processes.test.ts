@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { afterEach, expect, test } from '@jest/globals';
 import { CancelJobDocument, CreateJobDocument, CreateJobsDocument } from './generated/graphql.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { createTestDatabase, type TestDatabase, useTestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
 import { waitForJobStatus } from './helpers/jobs.ts';
 import { createServerGroup } from './helpers/server-group.ts';
@@ -8,19 +8,11 @@ import type { ServerProcess } from './helpers/server-process.ts';
 import { waitFor } from './helpers/wait.ts';
 
 // Several real server processes on one database, started, stopped and killed independently.
-let db: TestDatabase;
+const db = useTestDatabase();
 const servers = createServerGroup();
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
 
 afterEach(async () => {
   await servers.stopAll();
-});
-
-afterAll(async () => {
-  await db?.drop();
 });
 
 const env = (extra: Record<string, string>) => ({ DATABASE_URL: db.url, JOB_LEASE_MS: '3000', RETRY_BACKOFF_MS: '50', ...extra });
