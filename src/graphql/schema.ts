@@ -2,6 +2,7 @@ import { type GraphQLSchema, lexicographicSortSchema, printSchema } from 'graphq
 import { builder } from './builder.ts';
 import './scalars.ts';
 import './job.ts';
+import './kind.ts';
 
 let built: GraphQLSchema | null = null;
 

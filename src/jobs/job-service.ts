@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { CommonQueryMethods, DatabasePool } from 'slonik';
-import { findKind, kindNames } from '../kinds/registry.ts';
+import { findKind, kindNames, listKinds } from '../kinds/registry.ts';
 import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
@@ -193,6 +193,8 @@ export function createJobService(
   return {
     tenant,
     parseId: (id: string) => parseJobId(id),
+    /** The kinds this server runs, with their input's JSON Schema and policies: the same for every tenant. */
+    listKinds,
 
     async createJob(request: CreateJobRequest): Promise<Job> {
       const outcome = await insertIdempotently(pool, checkRequest(tenant, request, 'input'));

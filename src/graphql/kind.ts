@@ -1,0 +1,29 @@
+import type { KindDescription } from '../kinds/registry.ts';
+import { builder } from './builder.ts';
+
+// The kinds a server runs, so that clients and a dashboard can build forms and show defaults.
+
+const JobKind = builder.objectRef<KindDescription>('JobKind').implement({
+  description: 'A kind of job this server runs.',
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    inputSchema: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: "The kind's input as JSON Schema (draft 2020-12), from its zod schema; null when zod cannot express it.",
+      resolve: (kind) => kind.inputSchema as never,
+    }),
+    timeoutMs: t.exposeInt('timeoutMs', {
+      nullable: true,
+      description: "The default timeout of this kind's jobs (a job's own timeoutMs wins); null: none.",
+    }),
+  }),
+});
+
+builder.queryField('kinds', (t) =>
+  t.field({
+    type: [JobKind],
+    description: 'The kinds of job this server runs, by name.',
+    resolve: (_root, _args, ctx) => ctx.jobs.listKinds(),
+  }),
+);
