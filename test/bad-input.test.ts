@@ -67,6 +67,20 @@ describe('createJob rejects', () => {
       await expectServing();
     });
   }
+
+  // JavaScript dates reach year 275760, PostgreSQL's and ISO-8601's basic form do not: found by the fuzz test,
+  // where a runAt in year 10000 was a masked INTERNAL_SERVER_ERROR from the insert.
+  test.each(['+010000-01-01T00:00:00.000Z', '-000001-01-01T00:00:00.000Z', '0000-01-01T00:00:00.000Z'])(
+    'a runAt outside years 0001-9999 (%s) is BAD_USER_INPUT, as a variable and inline',
+    async (runAt) => {
+      const before = await jobCount();
+      const asVariable = await execute(app.url, CreateJobDocument, { input: { kind: 'echo', runAt } });
+      expect(asVariable.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      const inline = await postGraphQL(app.url, { query: `mutation { createJob(input: {kind: "echo", runAt: "${runAt}"}) { id } }` });
+      expect(inline.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(await jobCount()).toBe(before);
+    },
+  );
 });
 
 describe('malformed requests', () => {

@@ -14,7 +14,13 @@ function parseDateTime(value: unknown): string {
   if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
     throw new GraphQLError('DateTime must be an ISO-8601 string', { extensions: { code: 'BAD_USER_INPUT' } });
   }
-  return new Date(value).toISOString();
+  const iso = new Date(value).toISOString();
+  // Years past 9999 (or before year 1) come out as "+010000-…": no ISO-8601 basic form, and PostgreSQL refuses
+  // them, so they are the client's error here rather than a failed insert later.
+  if (!/^\d{4}-/.test(iso) || iso.startsWith('0000-')) {
+    throw new GraphQLError('DateTime must be between years 0001 and 9999', { extensions: { code: 'BAD_USER_INPUT' } });
+  }
+  return iso;
 }
 
 builder.scalarType('JSON', {
