@@ -2,7 +2,7 @@ import { afterEach, expect, test } from '@jest/globals';
 import { CancelJobDocument, CreateJobDocument } from './generated/graphql.ts';
 import { useTestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
-import { waitForJobStatus } from './helpers/jobs.ts';
+import { waitForJob } from './helpers/jobs.ts';
 import { createServerGroup } from './helpers/server-group.ts';
 import type { ServerProcess } from './helpers/server-process.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -50,7 +50,7 @@ test('a frozen process: its job is recovered within the lease, its sessions are 
   ];
   // Attempt 1 runs on A; the retry can only run on C, started later, so the test decides the order.
   const { createJob: job } = await data(a.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 4000 }, maxAttempts: 2 } });
-  await waitForJobStatus(b.url, job.id, 'RUNNING');
+  await waitForJob(b.url, job.id, 'RUNNING');
   const frozenWorker = await workerOf(job.id);
   const [registered] = await db.query<{ session_tag: string }>('SELECT session_tag FROM workers WHERE id = $1', [frozenWorker]);
   const sessionsBefore = await sessionsOfWorker(frozenWorker);
@@ -60,7 +60,7 @@ test('a frozen process: its job is recovered within the lease, its sessions are 
 
   a.child.kill('SIGSTOP');
   const frozenAt = Date.now();
-  const requeued = await waitForJobStatus(b.url, job.id, 'QUEUED', WITHIN_MS);
+  const requeued = await waitForJob(b.url, job.id, 'QUEUED', { timeoutMs: WITHIN_MS });
   const recoveredAfterMs = Date.now() - frozenAt;
   expect(requeued).toMatchObject({ attempt: 1, lastError: { code: 'INTERRUPTED' } });
   expect(b.logs).toContainEqual(
@@ -82,7 +82,7 @@ test('a frozen process: its job is recovered within the lease, its sessions are 
     return row?.attempt === 2 && row.status === 'running' ? true : undefined;
   });
   a.child.kill('SIGCONT');
-  const done = await waitForJobStatus(c.url, job.id, 'COMPLETED', 20_000);
+  const done = await waitForJob(c.url, job.id, 'COMPLETED', { timeoutMs: 20_000 });
   expect(done).toMatchObject({ attempt: 2, result: { sleptMs: 4000 }, lastError: { code: 'INTERRUPTED' } });
   const completions = await db.query("SELECT revision FROM job_events WHERE job_id = $1 AND status = 'completed'", [job.id]);
   expect(completions).toHaveLength(1);
@@ -97,7 +97,7 @@ test('a frozen process: its job is recovered within the lease, its sessions are 
   );
   await c.kill('SIGKILL');
   const { createJob: next } = await data(a.url, CreateJobDocument, { input: { kind: 'echo', input: { after: 'resume' } } });
-  const nextDone = await waitForJobStatus(a.url, next.id, 'COMPLETED');
+  const nextDone = await waitForJob(a.url, next.id, 'COMPLETED');
   expect(nextDone.result).toEqual({ after: 'resume' });
   expect(await workerOf(next.id)).toBe(rejoined.workerId);
   process.stdout.write(`frozen process: job recovered ${recoveredAfterMs} ms after SIGSTOP (JOB_LEASE_MS=${LEASE_MS})\n`);
@@ -111,8 +111,8 @@ test('timeoutMs and cancelJob are honoured for the jobs of a frozen process, and
   )) as [ServerProcess, ServerProcess, ServerProcess];
   const { createJob: timed } = await data(b.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 60_000 }, timeoutMs: 1000 } });
   const { createJob: cancelled } = await data(b.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 60_000 } } });
-  await waitForJobStatus(b.url, timed.id, 'RUNNING');
-  await waitForJobStatus(b.url, cancelled.id, 'RUNNING');
+  await waitForJob(b.url, timed.id, 'RUNNING');
+  await waitForJob(b.url, cancelled.id, 'RUNNING');
   a.child.kill('SIGSTOP');
   // C runs no jobs, but its stalled listener would hold PostgreSQL's notification queue for everyone.
   c.child.kill('SIGSTOP');
@@ -120,8 +120,8 @@ test('timeoutMs and cancelJob are honoured for the jobs of a frozen process, and
   expect(cancelJob.status).toBe('RUNNING');
 
   const [timedOut, cancelledJob] = await Promise.all([
-    waitForJobStatus(b.url, timed.id, 'FAILED', WITHIN_MS),
-    waitForJobStatus(b.url, cancelled.id, 'CANCELLED', WITHIN_MS),
+    waitForJob(b.url, timed.id, 'FAILED', { timeoutMs: WITHIN_MS }),
+    waitForJob(b.url, cancelled.id, 'CANCELLED', { timeoutMs: WITHIN_MS }),
   ]);
   expect(timedOut.error).toMatchObject({ code: 'TIMEOUT', message: expect.stringContaining('1000 ms') });
   expect(cancelledJob.result).toBeNull();
@@ -141,5 +141,5 @@ test('timeoutMs and cancelJob are honoured for the jobs of a frozen process, and
   await waitFor('C to rejoin', async () =>
     c.logs.some((entry) => entry.msg === 'worker session open' && entry.workerId !== opened.workerId) ? true : undefined,
   );
-  expect((await waitForJobStatus(c.url, cancelled.id, 'CANCELLED')).id).toBe(cancelled.id);
+  expect((await waitForJob(c.url, cancelled.id, 'CANCELLED')).id).toBe(cancelled.id);
 }, 90_000);

@@ -2,7 +2,7 @@ import { afterEach, expect, test } from '@jest/globals';
 import { CancelJobDocument, CreateJobDocument, CreateJobsDocument } from './generated/graphql.ts';
 import { createTestDatabase, type TestDatabase, useTestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
-import { waitForJobStatus } from './helpers/jobs.ts';
+import { waitForJob } from './helpers/jobs.ts';
 import { createServerGroup } from './helpers/server-group.ts';
 import type { ServerProcess } from './helpers/server-process.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -23,10 +23,10 @@ test('a process SIGKILLed mid-job while another stays up: the job is FAILED/INTE
     ServerProcess,
   ];
   const { createJob } = await data(a.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 60_000 } } });
-  await waitForJobStatus(b.url, createJob.id, 'RUNNING');
+  await waitForJob(b.url, createJob.id, 'RUNNING');
   await a.kill('SIGKILL');
   // B only serves the API; its maintenance recovers the dead process's job. waitFor's bound is far above the lease.
-  const job = await waitForJobStatus(b.url, createJob.id, 'FAILED', 10_000);
+  const job = await waitForJob(b.url, createJob.id, 'FAILED', { timeoutMs: 10_000 });
   expect(job.error).toMatchObject({ code: 'INTERRUPTED', message: expect.stringMatching(/interrupted/i) });
   expect(b.logs).toContainEqual(
     expect.objectContaining({ msg: 'recovered the running jobs of processes that are gone', jobIds: [createJob.id] }),
@@ -39,10 +39,10 @@ test('with maxAttempts 2 the SIGKILLed job is queued again and completed by the 
     ServerProcess,
   ];
   const { createJob } = await data(a.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 1500 }, maxAttempts: 2 } });
-  await waitForJobStatus(b.url, createJob.id, 'RUNNING');
+  await waitForJob(b.url, createJob.id, 'RUNNING');
   await a.kill('SIGKILL');
   const c = await servers.start(env({ WORKER_CONCURRENCY: '2' }));
-  const job = await waitForJobStatus(c.url, createJob.id, 'COMPLETED', 20_000);
+  const job = await waitForJob(c.url, createJob.id, 'COMPLETED', { timeoutMs: 20_000 });
   expect(job).toMatchObject({ attempt: 2, result: { sleptMs: 1500 }, lastError: { code: 'INTERRUPTED' } });
 });
 
@@ -52,10 +52,10 @@ test('a cancel sent to one process stops the job where another process runs it',
     ServerProcess,
   ];
   const { createJob } = await data(api.url, CreateJobDocument, { input: { kind: 'sleep', input: { ms: 60_000 } } });
-  await waitForJobStatus(api.url, createJob.id, 'RUNNING');
+  await waitForJob(api.url, createJob.id, 'RUNNING');
   const { cancelJob } = await data(api.url, CancelJobDocument, { id: createJob.id });
   expect(cancelJob.cancelRequestedAt).not.toBeNull();
-  const job = await waitForJobStatus(api.url, createJob.id, 'CANCELLED');
+  const job = await waitForJob(api.url, createJob.id, 'CANCELLED');
   expect(job.result).toBeNull();
   await waitFor('the runner to log the end', async () =>
     runner.logs.some((entry) => entry.msg === 'job cancelled' && entry.jobId === createJob.id) ? true : undefined,

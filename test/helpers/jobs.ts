@@ -25,8 +25,3 @@ export async function waitForJob(
     options.timeoutMs,
   );
 }
-
-/** waitForJob for one status (the older name, kept for the files that use it). */
-export function waitForJobStatus(baseUrl: string, id: string, status: JobStatus, timeoutMs?: number): Promise<JobFieldsFragment> {
-  return waitForJob(baseUrl, id, status, { timeoutMs });
-}
