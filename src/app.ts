@@ -11,6 +11,8 @@ import { createOriginPolicy } from './http/origin.ts';
 import { createRateLimiter } from './http/rate-limit.ts';
 import { countUnfinishedJobs } from './jobs/job-queries.ts';
 import { createJobService } from './jobs/job-service.ts';
+import type { JobKind } from './kinds/kind.ts';
+import { createKindRegistry, type KindRegistry } from './kinds/registry.ts';
 import { createLiveHub, type LiveHub } from './live/live-hub.ts';
 import { createLiveService } from './live/live-service.ts';
 import { logger } from './logger.ts';
@@ -32,7 +34,14 @@ export type App = {
   stop: () => Promise<void>;
 };
 
-type Options = { signal?: AbortSignal };
+export type StartOptions = {
+  /** The kinds this process knows: the only ones its API accepts and its runner claims. */
+  kinds: readonly JobKind[];
+  /** Aborts startup (SIGTERM while starting): the waits on the database end at once. */
+  signal?: AbortSignal;
+};
+
+type Options = { signal?: AbortSignal; kinds: KindRegistry };
 
 /**
  * Starts everything in the order the promise to clients needs: database, migrations, recovery of jobs
@@ -46,7 +55,9 @@ type Options = { signal?: AbortSignal };
  * and the probe server; the listener; the worker presence (after the runner: it deregisters this process
  * and releases its lock); upkeep; the pool; the embedded database last.
  */
-export async function startApp(config: Config, options: Options = {}): Promise<App> {
+export async function startApp(config: Config, start: StartOptions): Promise<App> {
+  // Checked before anything starts: a bad kind (a duplicate name) is a startup error, not a half-started app.
+  const options: Options = { signal: start.signal, kinds: createKindRegistry(start.kinds) };
   const parts = createStopList();
   const metrics = createMetrics();
   try {
@@ -78,7 +89,7 @@ export async function startApp(config: Config, options: Options = {}): Promise<A
     };
     const probes = await startProbes(config, metrics, ready);
     if (probes) probesPlace.fill(() => probes.close());
-    const web = hub ? await startWeb(config, { pool, hub, metrics, ready }) : null;
+    const web = hub ? await startWeb(config, { pool, hub, metrics, ready, kinds: options.kinds }) : null;
     if (web) webPlace.fill(() => web.close());
     // The runner starts once the port is ours: a start that fails (port taken) must not have claimed jobs.
     state.runner = await startJobRunner(config, options, parts, { pool, presence, listener, metrics });
@@ -141,8 +152,9 @@ async function startDatabase(config: Config, { signal }: Options, parts: StopLis
  * Upkeep that every process does, API-only ones included, so that no single process is needed. Recovery
  * runs once before any port opens, then on its own timer, as do job retention and event-log pruning.
  */
-async function startUpkeep(config: Config, { signal }: Options, parts: StopList, deps: { pool: DatabasePool; metrics: Metrics }) {
+async function startUpkeep(config: Config, { signal, kinds }: Options, parts: StopList, deps: { pool: DatabasePool; metrics: Metrics }) {
   const recovery = {
+    kindTimeouts: kinds.all().flatMap((kind) => (kind.timeoutMs === undefined ? [] : [{ kind: kind.name, timeoutMs: kind.timeoutMs }])),
     pool: deps.pool,
     leaseMs: config.runner.leaseMs,
     abortGraceMs: config.runner.abortGraceMs,
@@ -195,12 +207,12 @@ async function startProbes(config: Config, metrics: Metrics, ready: () => Promis
 
 async function startWeb(
   config: Config,
-  deps: { pool: DatabasePool; hub: LiveHub; metrics: Metrics; ready: () => Promise<string | null> },
+  deps: { pool: DatabasePool; hub: LiveHub; metrics: Metrics; ready: () => Promise<string | null>; kinds: KindRegistry },
 ): Promise<HttpFrontend> {
-  const { pool, hub, metrics } = deps;
+  const { pool, hub, metrics, kinds } = deps;
   // Each operation acts for one tenant: its use cases see only that tenant's jobs.
   const contextFor = (tenant: string, lastEventId: string | null): GraphQLContext => {
-    const jobs = createJobService(pool, tenant, metrics);
+    const jobs = createJobService(pool, tenant, metrics, kinds);
     return { jobs, live: createLiveService(jobs, hub), lastEventId };
   };
   const auth = createAuthenticator(config.auth.apiKeys);
@@ -235,7 +247,7 @@ async function startWeb(
 
 async function startJobRunner(
   config: Config,
-  { signal }: Options,
+  { signal, kinds }: Options,
   parts: StopList,
   deps: { pool: DatabasePool; presence: WorkerPresence; listener: Listener; metrics: Metrics },
 ): Promise<Runner | null> {
@@ -243,6 +255,7 @@ async function startJobRunner(
   const runner = await untilAborted(
     startRunner({
       pool: deps.pool,
+      kinds,
       presence: deps.presence,
       concurrency: config.runner.concurrency,
       pollIntervalMs: config.runner.pollIntervalMs,

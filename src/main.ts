@@ -1,5 +1,6 @@
 import { type App, startApp } from './app.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
+import { demoKinds } from './kinds/demo.ts';
 import { logger, setLogFormat, setLogLevel } from './logger.ts';
 
 // Process entry only: configuration, start, signals. A startup failure is one line and exit code 1.
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => onSignal('SIGINT'));
 
   try {
-    app = await startApp(config, { signal: startup.signal });
+    app = await startApp(config, { kinds: demoKinds, signal: startup.signal });
   } catch (error) {
     if (stopRequested) {
       logger.info('startup abandoned; stopped', { signal: stopRequested });

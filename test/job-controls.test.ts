@@ -1,6 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { startApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
+import { demoKinds } from '../src/kinds/demo.ts';
 import {
   CancelJobDocument,
   CreateJobDocument,
@@ -220,7 +221,9 @@ describe('scheduling and priority', () => {
       const highSecond = await create({ kind: 'echo', input: { name: 'high-2' }, priority: 5 }, api.url);
       const runAt = new Date(Date.now() + 1500).toISOString();
       const scheduled = await create({ kind: 'echo', input: { name: 'scheduled' }, priority: 100, runAt }, api.url);
-      const worker = await startApp(loadConfig({ DATABASE_URL: scheduling.url, WORKER_ONLY: 'true', WORKER_CONCURRENCY: '1' }));
+      const worker = await startApp(loadConfig({ DATABASE_URL: scheduling.url, WORKER_ONLY: 'true', WORKER_CONCURRENCY: '1' }), {
+        kinds: demoKinds,
+      });
       try {
         expect(worker.url).toBeNull();
         const done = await Promise.all([low, highFirst, highSecond, scheduled].map((job) => waitForJob(api.url, job.id, ['COMPLETED'])));

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createDatabasePool, type DatabasePool } from '../src/db/pool.ts';
 import { createJobService } from '../src/jobs/job-service.ts';
+import { demoKinds } from '../src/kinds/demo.ts';
+import { createKindRegistry } from '../src/kinds/registry.ts';
 import { MAX_QUEUE } from '../src/live/job-watch.ts';
 import { createLiveHub, type LiveHub } from '../src/live/live-hub.ts';
 import { createLiveService } from '../src/live/live-service.ts';
@@ -33,7 +35,7 @@ afterAll(async () => {
 });
 
 test('a subscriber that stops reading holds at most MAX_QUEUE events, then gets the current state, ending with the final one', async () => {
-  const jobs = createJobService(pool, 'default', createMetrics());
+  const jobs = createJobService(pool, 'default', createMetrics(), createKindRegistry(demoKinds));
   const updates = createLiveService(jobs, hub);
   const job = await jobs.createJob({ kind: 'echo', input: {} });
   const stream = await updates.jobUpdated(job.id, null);
@@ -66,7 +68,7 @@ test('a subscriber that stops reading holds at most MAX_QUEUE events, then gets 
 });
 
 test('a subscriber that leaves before reading anything releases its watch', async () => {
-  const jobs = createJobService(pool, 'default', createMetrics());
+  const jobs = createJobService(pool, 'default', createMetrics(), createKindRegistry(demoKinds));
   const updates = createLiveService(jobs, hub);
   const job = await jobs.createJob({ kind: 'echo', input: {} });
   const before = hub.activeWatches();

@@ -3,6 +3,8 @@ import { createDatabasePool, type DatabasePool } from '../src/db/pool.ts';
 import type { Job } from '../src/jobs/job.ts';
 import { findJobRevisions, listJobEventsAfter, listJobEventsAt, listJobEventsSince } from '../src/jobs/job-queries.ts';
 import { createJobService } from '../src/jobs/job-service.ts';
+import { demoKinds } from '../src/kinds/demo.ts';
+import { createKindRegistry } from '../src/kinds/registry.ts';
 import { createJobWatcher, type JobWatch, type JobWatcher, MAX_QUEUE, type WatchItem } from '../src/live/job-watch.ts';
 import { createLiveHub, type LiveHub } from '../src/live/live-hub.ts';
 import { createLiveService } from '../src/live/live-service.ts';
@@ -33,7 +35,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const service = () => createJobService(pool, TENANT, createMetrics());
+const service = () => createJobService(pool, TENANT, createMetrics(), createKindRegistry(demoKinds));
 
 async function newJob(): Promise<Job> {
   return service().createJob({ kind: 'echo', input: {} });

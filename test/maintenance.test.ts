@@ -122,6 +122,7 @@ test('worker recovery ends, on its own timer, the running jobs of a process whos
     abortGraceMs: 500,
     retryBackoffMs: 50,
     metrics: createMetrics(),
+    kindTimeouts: [],
     intervalMs: 100,
   });
   stops.push(recovery.stop);

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { startApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
+import { demoKinds } from '../src/kinds/demo.ts';
 import {
   CancelJobDocument,
   CreateJobDocument,
@@ -242,7 +243,9 @@ describe('METRICS_PORT', () => {
   test('a worker-only process serves its probes and metrics there, and counts the jobs it ran while the API process counts the ones it created', async () => {
     const shared = await createTestDatabase();
     const api = await startTestApp(shared.url, { runner: { concurrency: 0 } });
-    const worker = await startApp(loadConfig({ DATABASE_URL: shared.url, HOST: '127.0.0.1', WORKER_ONLY: 'true', METRICS_PORT: '0' }));
+    const worker = await startApp(loadConfig({ DATABASE_URL: shared.url, HOST: '127.0.0.1', WORKER_ONLY: 'true', METRICS_PORT: '0' }), {
+      kinds: demoKinds,
+    });
     try {
       expect(worker.url).toBeNull();
       const metricsUrl = worker.metricsUrl ?? '';

@@ -1,6 +1,10 @@
 import { expect, test } from '@jest/globals';
 import type { Job } from '../src/jobs/job.ts';
+import { demoKinds } from '../src/kinds/demo.ts';
+import { createKindRegistry } from '../src/kinds/registry.ts';
 import { executeAttempt } from '../src/runner/executor.ts';
+
+const kinds = createKindRegistry(demoKinds);
 
 // The executor alone: no database, no runner; it only says how an attempt ended.
 function claimedJob(kind: string, input: unknown, timeoutMs: number | null = null): Job {
@@ -32,7 +36,7 @@ function claimedJob(kind: string, input: unknown, timeoutMs: number | null = nul
 }
 
 const run = (job: Job, controller = new AbortController(), abortGraceMs = 200) =>
-  executeAttempt(job, { controller, abortGraceMs, progress: () => {} });
+  executeAttempt(job, { kind: kinds.find(job.kind), controller, abortGraceMs, progress: () => {} });
 
 test('a handler that ignores its signal past its timeout: the attempt ends TIMEOUT after the abort grace, not when the handler returns', async () => {
   const started = performance.now();

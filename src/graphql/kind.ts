@@ -17,6 +17,15 @@ const JobKind = builder.objectRef<KindDescription>('JobKind').implement({
       nullable: true,
       description: "The default timeout of this kind's jobs (a job's own timeoutMs wins); null: none.",
     }),
+    maxAttempts: t.exposeInt('maxAttempts', { description: "The default attempts of this kind's jobs (a job's own maxAttempts wins)." }),
+    retryBackoffMs: t.exposeInt('retryBackoffMs', {
+      nullable: true,
+      description: "The base of the backoff between this kind's attempts; null: the server's RETRY_BACKOFF_MS.",
+    }),
+    concurrency: t.exposeInt('concurrency', {
+      nullable: true,
+      description: 'The most jobs of this kind one process runs at once; null: only the process total (WORKER_CONCURRENCY).',
+    }),
   }),
 });
 

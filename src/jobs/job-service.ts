@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { CommonQueryMethods, DatabasePool } from 'slonik';
-import { findKind, kindNames, listKinds } from '../kinds/registry.ts';
+import type { KindRegistry } from '../kinds/registry.ts';
 import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
@@ -52,12 +52,12 @@ export const MAX_BATCH = 1000;
 const MAX_TIMEOUT_MS = 7 * 24 * 3_600_000;
 
 /** Checks one createJob request completely, before any SQL; `argument` prefixes the paths in errors. */
-function checkRequest(tenant: string, request: CreateJobRequest, argument: string): NewJob {
-  const kind = findKind(request.kind);
+function checkRequest(kinds: KindRegistry, tenant: string, request: CreateJobRequest, argument: string): NewJob {
+  const kind = kinds.find(request.kind);
   if (!kind) {
-    throw badUserInput(`unknown job kind ${JSON.stringify(request.kind)}; known kinds: ${kindNames().join(', ')}`, {
+    throw badUserInput(`unknown job kind ${JSON.stringify(request.kind)}; known kinds: ${kinds.names().join(', ')}`, {
       argument: `${argument}.kind`,
-      knownKinds: kindNames(),
+      knownKinds: kinds.names(),
     });
   }
   const input = request.input === undefined || request.input === null ? {} : request.input;
@@ -109,9 +109,11 @@ function checkRequest(tenant: string, request: CreateJobRequest, argument: strin
     kind: kind.name,
     // The client's input is stored as sent (it was checked above); handlers get the parsed value.
     input: input as JsonValue,
-    maxAttempts: whole('maxAttempts', request.maxAttempts, 1, 100, 1) as number,
+    // The kind's policies are the defaults; the job's own values win. Stored on the row, so that every process
+    // (recovery included) reads the same values, whichever kinds it knows.
+    maxAttempts: whole('maxAttempts', request.maxAttempts, 1, 100, kind.maxAttempts ?? 1) as number,
     priority: whole('priority', request.priority, -1000, 1000, 0) as number,
-    timeoutMs: whole('timeoutMs', request.timeoutMs, 1, MAX_TIMEOUT_MS, null),
+    timeoutMs: whole('timeoutMs', request.timeoutMs, 1, MAX_TIMEOUT_MS, kind.timeoutMs ?? null),
     runAt: request.runAt ?? null,
     idempotencyKey: key,
   };
@@ -181,6 +183,7 @@ export function createJobService(
   pool: DatabasePool,
   tenant: string,
   metrics: Pick<Metrics, 'jobsCreated' | 'jobsEnded' | 'jobResubmitted'>,
+  kinds: KindRegistry,
 ) {
   const recordCreated = (outcomes: readonly Inserted[]) => recordCreatedJobs(metrics, outcomes);
 
@@ -194,10 +197,10 @@ export function createJobService(
     tenant,
     parseId: (id: string) => parseJobId(id),
     /** The kinds this server runs, with their input's JSON Schema and policies: the same for every tenant. */
-    listKinds,
+    listKinds: kinds.list,
 
     async createJob(request: CreateJobRequest): Promise<Job> {
-      const outcome = await insertIdempotently(pool, checkRequest(tenant, request, 'input'));
+      const outcome = await insertIdempotently(pool, checkRequest(kinds, tenant, request, 'input'));
       recordCreated([outcome]);
       return outcome.job;
     },
@@ -209,7 +212,7 @@ export function createJobService(
       }
       const jobs = requests.map((request, index) => {
         try {
-          return checkRequest(tenant, request, `inputs.${index}`);
+          return checkRequest(kinds, tenant, request, `inputs.${index}`);
         } catch (error) {
           throw tagIndex(error, index);
         }

@@ -7,7 +7,6 @@ import {
   removeUnresponsiveWorkers,
   terminateSessionsOfUnresponsiveProcesses,
 } from '../jobs/job-queries.ts';
-import { findKind, kindNames } from '../kinds/registry.ts';
 import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 
@@ -35,8 +34,8 @@ export type RecoveryOptions = {
   abortGraceMs: number;
   retryBackoffMs: number;
   metrics: Metrics;
-  /** Default timeouts by kind; the registry's kinds' when absent. */
-  kindTimeouts?: KindTimeouts;
+  /** Default timeouts by kind (of jobs that have none of their own, e.g. enqueued by SQL): this process's kinds'. */
+  kindTimeouts: KindTimeouts;
 };
 
 /**
@@ -49,7 +48,7 @@ export type RecoveryOptions = {
  */
 export async function recoverDeadWorkers(options: RecoveryOptions): Promise<void> {
   const { pool, metrics } = options;
-  const kindTimeouts = options.kindTimeouts ?? knownKindTimeouts();
+  const { kindTimeouts } = options;
   const passes = [
     () => recoverUnresponsiveWorkers(options, kindTimeouts),
     async () => {
@@ -112,12 +111,4 @@ async function recoverUnresponsiveWorkers(options: RecoveryOptions, kindTimeouts
       jobIds: ended.slice(0, 50).map((job) => job.id),
     });
   }
-}
-
-/** The default timeouts of the kinds this process knows: recovery ends their overdue jobs too. */
-function knownKindTimeouts(): KindTimeouts {
-  return kindNames().flatMap((name) => {
-    const timeoutMs = findKind(name)?.timeoutMs;
-    return timeoutMs === undefined ? [] : [{ kind: name, timeoutMs }];
-  });
 }

@@ -2,7 +2,6 @@ import { FailureCode } from '../jobs/failure-codes.ts';
 import { type Job, type JsonValue, UnreadableJson } from '../jobs/job.ts';
 import { findUnstorableString, MAX_JSON_DEPTH, nestsDeeperThan } from '../jobs/json-check.ts';
 import { JobFailure, type JobKind } from '../kinds/kind.ts';
-import { findKind } from '../kinds/registry.ts';
 
 /** Why a running job's AbortSignal fired: the code and message its attempt ends with. */
 export type StopReason = { code: typeof FailureCode.INTERRUPTED | typeof FailureCode.TIMEOUT | 'CANCELLED'; message: string };
@@ -18,11 +17,11 @@ export type Outcome = { result: JsonValue } | { error: { code: string; message: 
  */
 export async function executeAttempt(
   job: Job,
-  options: { controller: AbortController; abortGraceMs: number; progress: (fraction: number) => void },
+  options: { kind: JobKind | undefined; controller: AbortController; abortGraceMs: number; progress: (fraction: number) => void },
 ): Promise<Outcome> {
   const { controller } = options;
   const { signal } = controller;
-  const kind = findKind(job.kind);
+  const { kind } = options;
   const timeoutMs = job.timeoutMs ?? kind?.timeoutMs ?? null;
   const timeout = timeoutMs === null ? null : setTimeout(() => controller.abort(timedOut(timeoutMs)), timeoutMs);
   const handled = (async (): Promise<Outcome> => {

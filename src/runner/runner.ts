@@ -8,6 +8,7 @@ import {
   listCancelRequestedJobsOfWorker,
   updateJobProgress,
 } from '../jobs/job-queries.ts';
+import type { KindRegistry } from '../kinds/registry.ts';
 import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { JobChange } from '../notify/listener.ts';
@@ -34,6 +35,8 @@ const SESSION_LOST = interruptions.sessionLost;
 
 export type RunnerOptions = {
   pool: DatabasePool;
+  /** The kinds this process has handlers for: the only ones it claims. */
+  kinds: KindRegistry;
   /** This process's worker session: the worker id claims are made under, and whether it may claim now. */
   presence: WorkerPresence;
   concurrency: number;
@@ -156,7 +159,8 @@ async function runJob(
   options.metrics.attemptStarted(job);
   logger.info('job started', { jobId: job.id, kind: job.kind, attempt: job.attempt, workerId });
   logger.debug('job input', { jobId: job.id, input: job.input });
-  const outcome = await executeAttempt(job, { controller, abortGraceMs: options.abortGraceMs, progress: progress.report });
+  const kind = options.kinds.find(job.kind);
+  const outcome = await executeAttempt(job, { kind, controller, abortGraceMs: options.abortGraceMs, progress: progress.report });
   const runSeconds = (performance.now() - startedAt) / 1000;
   await progress.close();
   await recordOutcome({
@@ -165,7 +169,7 @@ async function runJob(
     claim,
     outcome,
     runSeconds,
-    retryBackoffMs: options.retryBackoffMs,
+    retryBackoffMs: kind?.retryBackoffMs ?? options.retryBackoffMs,
     metrics: options.metrics,
     stopping,
   });

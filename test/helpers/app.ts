@@ -1,6 +1,7 @@
 import { afterAll, beforeAll } from '@jest/globals';
 import { type App, startApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
+import { demoKinds } from '../../src/kinds/demo.ts';
 import { setLogLevel } from '../../src/logger.ts';
 import type { TestDatabaseHandle } from './database.ts';
 
@@ -15,7 +16,7 @@ type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K
 export async function startTestApp(databaseUrl: string, overrides: ConfigOverrides = {}): Promise<TestApp> {
   setLogLevel((process.env.LOG_LEVEL as Config['log']['level'] | undefined) ?? 'silent');
   const config = loadConfig({ DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1' });
-  const app = await startApp(withOverrides(withOverrides(config, { runner: { pollIntervalMs: 200 } }), overrides));
+  const app = await startApp(withOverrides(withOverrides(config, { runner: { pollIntervalMs: 200 } }), overrides), { kinds: demoKinds });
   if (app.url === null) throw new Error('startTestApp serves HTTP; use startApp for worker-only');
   return app as TestApp;
 }
