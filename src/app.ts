@@ -10,7 +10,7 @@ import { type HttpFrontend, startHttpFrontend, startProbeServer } from './http/f
 import { createOriginPolicy } from './http/origin.ts';
 import { createRateLimiter } from './http/rate-limit.ts';
 import { countUnfinishedJobs } from './jobs/job-queries.ts';
-import { createJobService } from './jobs/job-service.ts';
+import { createJobService, type JobService } from './jobs/job-service.ts';
 import type { JobKind } from './kinds/kind.ts';
 import { createKindRegistry, type KindRegistry } from './kinds/registry.ts';
 import { createLiveHub, type LiveHub } from './live/live-hub.ts';
@@ -31,6 +31,8 @@ export type App = {
   /** http://host:port of the probes-and-metrics server (METRICS_PORT); null when not set. */
   metricsUrl: string | null;
   databaseUrl: string;
+  /** The use cases for one tenant, with this app's kinds: what the API calls, for code in the same process. */
+  jobsFor: (tenant: string) => JobService;
   stop: () => Promise<void>;
 };
 
@@ -111,7 +113,8 @@ export async function startApp(config: Config, start: StartOptions): Promise<App
       })();
       return stopped;
     };
-    return { url, metricsUrl: probes?.url ?? null, databaseUrl, stop };
+    const jobsFor = (tenant: string) => createJobService(pool, tenant, metrics, options.kinds);
+    return { url, metricsUrl: probes?.url ?? null, databaseUrl, jobsFor, stop };
   } catch (error) {
     await parts.stopAll();
     throw error;

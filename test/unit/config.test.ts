@@ -159,3 +159,39 @@ describe('a bad value is a one-line ConfigError that names its variable', () => 
     expect(refused({ API_KEYS: 'acme:acme-key-0123456789abcdef,globex:acme-key-0123456789abcdef' })).toMatch(/same key twice/);
   });
 });
+
+describe('options (startJobql) and the environment', () => {
+  test('an option wins over its variable; a variable without an option is the fallback', () => {
+    const config = loadConfig({ PORT: '5000', WORKER_CONCURRENCY: '3' }, { port: 6000 });
+    expect([config.http.port, config.runner.concurrency]).toEqual([6000, 3]);
+  });
+
+  test('options take natural values: numbers, booleans, lists, durations in ms or as text', () => {
+    const config = loadConfig(
+      {},
+      {
+        workerOnly: true,
+        graphiql: false,
+        apiKeys: ['acme:acme-key-0123456789abcdef'],
+        corsOrigins: ['https://app.example'],
+        jobRetention: '12h',
+        eventLogRetention: 90_000,
+      },
+    );
+    expect(config.runner.workerOnly).toBe(true);
+    expect(config.http).toMatchObject({ graphiql: false, corsOrigins: ['https://app.example'] });
+    expect(config.auth.apiKeys).toEqual([{ tenant: 'acme', key: 'acme-key-0123456789abcdef' }]);
+    expect(config.maintenance).toEqual({ jobRetentionMs: 12 * 3_600_000, eventLogRetentionMs: 90_000 });
+  });
+
+  test('an undefined option falls back to the environment (databaseUrl: process.env.DATABASE_URL)', () => {
+    expect(loadConfig({ PORT: '5000' }, { port: undefined }).http.port).toBe(5000);
+  });
+
+  test('a bad option is a ConfigError naming the option, not the variable; an unknown one is named too', () => {
+    expect(() => loadConfig({}, { workerConcurrency: -1 })).toThrow(/^invalid configuration: option workerConcurrency /);
+    expect(() => loadConfig({}, { prot: 4000 } as never)).toThrow(new ConfigError('invalid configuration: unknown option prot'));
+    // NODE_ENV is read from the environment only.
+    expect(() => loadConfig({}, { nodeEnv: 'production' } as never)).toThrow(/unknown option nodeEnv/);
+  });
+});
