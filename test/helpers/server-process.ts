@@ -19,12 +19,22 @@ export type SpawnServerOptions = {
    * terminal does.
    */
   asTerminal?: boolean;
+  /** Another command than `node src/main.ts` (the CLI with flags, an installed package's `npx jobql start`). */
+  command?: ServerCommand;
 };
+
+/** A command that runs the server: `file` with `args`, in `cwd` (the repository when absent). */
+export type ServerCommand = { file: string; args: readonly string[]; cwd?: string };
 
 /** Starts `node src/main.ts` (the same entry as `npm start`) with exactly `env` and PATH: nothing else leaks in. */
 export function spawnServer(env: Record<string, string>, options: SpawnServerOptions = {}): ChildProcess {
   const stdio: ['ignore', 'ignore', 'pipe' | number] = ['ignore', 'ignore', options.stderr ?? 'pipe'];
   const fullEnv = { PATH: process.env.PATH ?? '', ...env };
+  if (options.command) {
+    const { file, args, cwd = repoRoot } = options.command;
+    // HOME: npm and npx keep their cache there.
+    return spawn(file, [...args], { cwd, env: { HOME: process.env.HOME ?? repoRoot, ...fullEnv }, stdio, detached: options.asTerminal });
+  }
   if (options.asTerminal) {
     return spawn('npm', ['start', '--silent'], {
       cwd: repoRoot,
@@ -93,15 +103,15 @@ export type ServerProcess = {
   kill: (signal: NodeJS.Signals) => Promise<number | string>;
 };
 
-export type ServerProcessOptions = { startTimeoutMs?: number; asTerminal?: boolean };
+export type ServerProcessOptions = { startTimeoutMs?: number; asTerminal?: boolean; command?: ServerCommand };
 
 /** What a test server gets unless the test says otherwise: a free port, JSON logs to read, quick polling. */
 const TEST_DEFAULTS = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLL_INTERVAL_MS: '200' };
 
 /** Runs the real server as a child process with the given environment, and resolves once it logs that it is listening. */
 export async function startServerProcess(env: Record<string, string>, options: ServerProcessOptions = {}): Promise<ServerProcess> {
-  const { startTimeoutMs = 45_000, asTerminal = false } = options;
-  const child = spawnServer({ ...TEST_DEFAULTS, ...env }, { asTerminal });
+  const { startTimeoutMs = 45_000, asTerminal = false, command } = options;
+  const child = spawnServer({ ...TEST_DEFAULTS, ...env }, { asTerminal, command });
   const signal = (name: NodeJS.Signals) => signalServer(child, name, asTerminal);
   const logs: Array<Record<string, unknown>> = [];
   const exited = exitOf(child);
@@ -167,8 +177,9 @@ export function runServerToExit(
   env: Record<string, string>,
   timeoutMs = 20_000,
   onSpawn?: (child: ChildProcess) => void,
+  command?: ServerCommand,
 ): Promise<FinishedProcess> {
-  const child = spawnServer(env);
+  const child = spawnServer(env, { command });
   onSpawn?.(child);
   let stderr = '';
   child.stderr?.setEncoding('utf8');

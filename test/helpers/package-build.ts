@@ -1,0 +1,81 @@
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, rmdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { repoRoot } from './server-process.ts';
+
+// What the package and example tests need of the repository's build: dist/ (npm run build) and the tarball
+// (npm pack, whose prepack builds). Both rewrite dist/, and jest runs two test files at once, so each build
+// holds a lock: a test never imports a dist/ that another is halfway through writing.
+
+export type CommandResult = { code: number | string; stdout: string; stderr: string };
+
+/** Runs a command to its end (killed after `timeoutMs`); rejects when it does not exit 0, with its output. */
+export function runCommand(
+  file: string,
+  args: readonly string[],
+  options: { cwd: string; env?: Record<string, string | undefined>; timeoutMs?: number },
+): Promise<CommandResult> {
+  const child = spawn(file, [...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const timeoutMs = options.timeoutMs ?? 180_000;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const result = { code: code ?? signal ?? 'unknown', stdout, stderr };
+      if (code === 0) resolve(result);
+      else reject(new Error(`${file} ${args.join(' ')} exited ${result.code} (limit ${timeoutMs} ms):\n${stdout}\n${stderr}`));
+    });
+  });
+}
+
+const LOCK = path.join(repoRoot, '.data', 'build.lock');
+const STALE_LOCK_MS = 5 * 60_000;
+
+async function withBuildLock<T>(run: () => Promise<T>): Promise<T> {
+  await mkdir(path.dirname(LOCK), { recursive: true });
+  for (;;) {
+    try {
+      await mkdir(LOCK);
+      break;
+    } catch {
+      // A lock left by a test run that was killed is taken over once it is old.
+      const since = await stat(LOCK).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (since > STALE_LOCK_MS) await rmdir(LOCK).catch(() => {});
+      await sleep(200);
+    }
+  }
+  try {
+    return await run();
+  } finally {
+    await rmdir(LOCK);
+  }
+}
+
+/** `npm run build`: dist/ as the package ships it, for a project that depends on the repository by path. */
+export function buildPackage(): Promise<void> {
+  return withBuildLock(async () => {
+    await runCommand('npm', ['run', 'build', '--silent'], { cwd: repoRoot });
+  });
+}
+
+/** `npm pack` into `dir` (its prepack builds dist/): the tarball a user would install; returns its path. */
+export function packPackage(dir: string): Promise<string> {
+  return withBuildLock(async () => {
+    await runCommand('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: repoRoot });
+    const tarball = (await readdir(dir)).find((name) => name.endsWith('.tgz'));
+    if (!tarball) throw new Error(`npm pack wrote no tarball to ${dir}`);
+    return path.join(dir, tarball);
+  });
+}

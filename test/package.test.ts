@@ -1,0 +1,119 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { attachDatabase, freshDatabaseUrl, type TestDatabase } from './helpers/database.ts';
+import { packPackage, runCommand } from './helpers/package-build.ts';
+import { startServerProcess } from './helpers/server-process.ts';
+import { waitFor } from './helpers/wait.ts';
+
+// What a user gets: the tarball of `npm pack`, installed into an empty project with `npm install`, its bin run
+// through npx with a kinds folder holding a `.ts` kind, and its library imported by a script. Nothing of the
+// repository's sources is used past the pack. The install uses npm's cache first (--prefer-offline), so a
+// machine that installed the repository fetches little.
+
+let workDir: string;
+let project: string;
+const databases: TestDatabase[] = [];
+
+const KIND = `
+import { defineKind, JobFailure } from 'jobql';
+import { z } from 'zod';
+
+export const wordCount = defineKind({
+  name: 'word-count',
+  input: z.strictObject({ text: z.string().min(1) }),
+  maxAttempts: 2,
+  handler: async ({ text }, ctx) => {
+    if (text === 'fail') throw new JobFailure('WORDLESS', 'asked to fail');
+    ctx.progress(0.5);
+    return { words: text.split(/\\s+/).filter(Boolean).length };
+  },
+});
+`;
+
+const SCRIPT = `
+import { startJobql } from 'jobql';
+import { wordCount } from './kinds/word-count.ts';
+
+const app = await startJobql({ kinds: [wordCount], databaseUrl: process.argv[2], port: 0, logLevel: 'silent', pollIntervalMs: 200 });
+const created = await app.createJob('word-count', { text: 'one two three four' });
+let job = created;
+while (!['completed', 'failed', 'cancelled'].includes(job.status)) {
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  job = await app.getJob(created.id);
+}
+const rejected = await app.createJob('echo', {}).then(() => null, (error) => error.code);
+await app.stop();
+process.stdout.write(JSON.stringify({ url: app.url, status: job.status, result: job.result, maxAttempts: job.maxAttempts, rejected }));
+`;
+
+beforeAll(async () => {
+  workDir = await mkdtemp(path.join(tmpdir(), 'jobql-package-'));
+  const tarball = await packPackage(workDir);
+  project = path.join(workDir, 'project');
+  await mkdir(path.join(project, 'kinds'), { recursive: true });
+  await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'uses-jobql', private: true, type: 'module' }));
+  await runCommand('npm', ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: project,
+    timeoutMs: 240_000,
+  });
+  await writeFile(path.join(project, 'kinds', 'word-count.ts'), KIND);
+  await writeFile(path.join(project, 'script.ts'), SCRIPT);
+}, 400_000);
+
+afterAll(async () => {
+  for (const db of databases) await db.drop();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+/** A database that does not exist yet: the installed package creates it and applies its own migrations. */
+function newDatabase(): string {
+  const url = freshDatabaseUrl();
+  databases.push(attachDatabase(url));
+  return url;
+}
+
+test('npx jobql start --kinds ./kinds runs a .ts kind: createJob over HTTP completes with its result, GET /jobs/{id} shows it', async () => {
+  const server = await startServerProcess(
+    { DATABASE_URL: newDatabase(), LOG_FORMAT: 'json' },
+    { command: { file: 'npx', args: ['jobql', 'start', '--kinds', './kinds'], cwd: project }, asTerminal: true },
+  );
+  try {
+    const response = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        query: 'mutation ($input: CreateJobInput!) { createJob(input: $input) { id status maxAttempts } }',
+        variables: { input: { kind: 'word-count', input: { text: 'to be or not' } } },
+      }),
+    });
+    const { data } = (await response.json()) as { data: { createJob: { id: string; status: string; maxAttempts: number } } };
+    // The kind's policy is the job's default.
+    expect(data.createJob).toMatchObject({ status: 'QUEUED', maxAttempts: 2 });
+    const job = await waitFor(
+      'the job to complete',
+      async () => {
+        const body = (await (await fetch(`${server.url}/jobs/${data.createJob.id}`)).json()) as { status: string };
+        return body.status === 'QUEUED' || body.status === 'RUNNING' ? undefined : body;
+      },
+      30_000,
+    );
+    expect(job).toMatchObject({ id: data.createJob.id, kind: 'word-count', status: 'COMPLETED', result: { words: 4 }, progress: 1 });
+  } finally {
+    // npx itself dies of the signal (it is the group's leader); jobql, beneath it, stops gracefully.
+    await server.kill('SIGTERM');
+    await waitFor('jobql to log that it stopped', async () => server.logs.find((line) => line.msg === 'stopped'));
+  }
+});
+
+test('a script imports startJobql from the installed package and runs its own kind (and only that: no demo kinds)', async () => {
+  const { stdout } = await runCommand('node', ['script.ts', newDatabase()], { cwd: project, timeoutMs: 60_000 });
+  expect(JSON.parse(stdout)).toEqual({
+    url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+    status: 'completed',
+    result: { words: 4 },
+    maxAttempts: 2,
+    rejected: 'BAD_USER_INPUT',
+  });
+});
