@@ -1,16 +1,17 @@
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { attachDatabase, freshDatabaseUrl, type TestDatabase } from './helpers/database.ts';
 import { packPackage, runCommand } from './helpers/package-build.ts';
-import { startServerProcess } from './helpers/server-process.ts';
+import { repoRoot, startServerProcess } from './helpers/server-process.ts';
 import { waitFor } from './helpers/wait.ts';
 
 // What a user gets: the tarball of `npm pack`, installed into an empty project with `npm install`, its bin run
 // through npx with a kinds folder holding a `.ts` kind, and its library imported by a script. Nothing of the
 // repository's sources is used past the pack. The install uses npm's cache first (--prefer-offline), so a
-// machine that installed the repository fetches little.
+// machine that installed the repository fetches little, and the project's node_modules is kept between runs.
 
 let workDir: string;
 let project: string;
@@ -51,7 +52,12 @@ process.stdout.write(JSON.stringify({ url: app.url, status: job.status, result: 
 beforeAll(async () => {
   workDir = await mkdtemp(path.join(tmpdir(), 'jobql-package-'));
   const tarball = await packPackage(workDir);
-  project = path.join(workDir, 'project');
+  // The project lives on between runs so that its node_modules is reused: the install then replaces jobql and
+  // whatever dependency changed, instead of extracting some 100 MB each run. Its own files are written afresh;
+  // `npm install <tarball>` is what a user runs either way. It is outside the repository, so that nothing the
+  // package forgot to declare can be found in the repository's node_modules instead.
+  project = path.join(tmpdir(), `jobql-package-test-${createHash('sha256').update(repoRoot).digest('hex').slice(0, 8)}`);
+  await rm(path.join(project, 'kinds'), { recursive: true, force: true });
   await mkdir(path.join(project, 'kinds'), { recursive: true });
   await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'uses-jobql', private: true, type: 'module' }));
   await runCommand('npm', ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
