@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { settingList } from '../src/config.ts';
-import { useTestDatabase } from './helpers/database.ts';
+import { attachDatabase, freshDatabaseUrl, type TestDatabase, useTestDatabase } from './helpers/database.ts';
 import { runCommand } from './helpers/package-build.ts';
 import { repoRoot, runServerToExit, startServerProcess } from './helpers/server-process.ts';
 
@@ -120,5 +120,21 @@ describe('jobql --help', () => {
       expect(table).toContain(`\`${optionName}\``);
     }
     expect(stdout).toMatch(/start .*\n.*--kinds DIR/);
+  });
+});
+
+describe('jobql migrate', () => {
+  const databases: TestDatabase[] = [];
+  afterAll(async () => {
+    for (const db of databases) await db.drop();
+  });
+
+  test('creates the database, applies the migrations and exits 0; a second run finds nothing to do', async () => {
+    const url = freshDatabaseUrl();
+    databases.push(attachDatabase(url));
+    const first = await runCommand(process.execPath, [cli, 'migrate'], { cwd: repoRoot, env: { DATABASE_URL: url } });
+    expect(first.stdout).toMatch(/: applied create-migrations-table, create-jobs, /);
+    const second = await runCommand(process.execPath, [cli, 'migrate'], { cwd: repoRoot, env: { DATABASE_URL: url } });
+    expect(second.stdout).toMatch(/: up to date\n$/);
   });
 });
