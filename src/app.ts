@@ -48,7 +48,8 @@ type Options = { signal?: AbortSignal; kinds: KindRegistry };
 /**
  * Starts everything in the order the promise to clients needs: database, migrations, recovery of jobs
  * whose process died, and only then the schema and the HTTP port, so no client ever sees a job reported
- * running by a process that is gone; the runner last. Used by main.ts and by the in-process tests.
+ * running by a process that is gone; the runner last. Used by `jobql start` (cli/start-command.ts), by startJobql
+ * (index.ts) and by the in-process tests.
  *
  * Each part is added to one stop list as it starts; a graceful stop and a failed start both walk it in
  * reverse, so the teardown is written once. The resulting stop order: stop accepting connections; the

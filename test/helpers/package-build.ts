@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, rmdir, stat } from 'node:fs/promises';
+import { cp, mkdir, readdir, rmdir, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { repoRoot } from './server-process.ts';
 
-// What the package and example tests need of the repository's build: dist/ (npm run build) and the tarball
-// (npm pack, whose prepack builds). Both rewrite dist/, and jest runs two test files at once, so each build
-// holds a lock: a test never imports a dist/ that another is halfway through writing.
+// What the package and example tests need of the repository's build: the repository's dist/ (npm run build,
+// for the example that depends on the checkout by path) and the tarball (npm pack, built from a copy). jest runs
+// two test files at once, so the repository's build holds a lock: two never write dist/ at the same moment.
 
 export type CommandResult = { code: number | string; stdout: string; stderr: string };
 
@@ -70,12 +70,19 @@ export function buildPackage(): Promise<void> {
   });
 }
 
-/** `npm pack` into `dir` (its prepack builds dist/): the tarball a user would install; returns its path. */
-export function packPackage(dir: string): Promise<string> {
-  return withBuildLock(async () => {
-    await runCommand('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: repoRoot });
-    const tarball = (await readdir(dir)).find((name) => name.endsWith('.tgz'));
-    if (!tarball) throw new Error(`npm pack wrote no tarball to ${dir}`);
-    return path.join(dir, tarball);
-  });
+/**
+ * `npm pack` (its prepack builds dist/): the tarball a user would install, written to `dir`; returns its path.
+ * It packs a copy of what the package is made of (with the repository's node_modules linked in for the build),
+ * so that the repository's own dist/, which examples run from, is not rebuilt under a running test.
+ */
+export async function packPackage(dir: string): Promise<string> {
+  const source = path.join(dir, 'source');
+  for (const entry of ['package.json', 'README.md', 'tsconfig.json', 'tsconfig.build.json', 'src', 'migrations']) {
+    await cp(path.join(repoRoot, entry), path.join(source, entry), { recursive: true });
+  }
+  await symlink(path.join(repoRoot, 'node_modules'), path.join(source, 'node_modules'));
+  await runCommand('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: source });
+  const tarball = (await readdir(dir)).find((name) => name.endsWith('.tgz'));
+  if (!tarball) throw new Error(`npm pack wrote no tarball to ${dir}`);
+  return path.join(dir, tarball);
 }
