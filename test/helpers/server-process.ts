@@ -165,7 +165,8 @@ export type FinishedProcess = {
  */
 export function runServerToExit(
   env: Record<string, string>,
-  timeoutMs = 20_000,
+  // Generous: a config error exits in well under a second, but a loaded 2-core machine can take long to start Node.
+  timeoutMs = 60_000,
   onSpawn?: (child: ChildProcess) => void,
 ): Promise<FinishedProcess> {
   const child = spawnServer(env);
