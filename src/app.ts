@@ -171,12 +171,24 @@ async function startUpkeep(config: Config, { signal, kinds }: Options, parts: St
 }
 
 /** This process's worker presence and its LISTEN connection. */
-async function startSession(config: Config, { signal }: Options, parts: StopList, deps: { databaseUrl: string; sessionTag: string }) {
+async function startSession(
+  config: Config,
+  { signal, kinds }: Options,
+  parts: StopList,
+  deps: { databaseUrl: string; sessionTag: string },
+) {
   const timeouts = config.database.timeouts;
   // Every process, API-only ones included, proves it answers: a frozen one's listener holds the
-  // notification queue for everyone until the others terminate it.
+  // notification queue for everyone until the others terminate it. Its row names the kinds it runs (none
+  // without a runner), which is how the metrics see jobs no live process can run.
   const presence = await untilAborted(
-    startWorkerPresence({ databaseUrl: deps.databaseUrl, leaseMs: config.runner.leaseMs, sessionTag: deps.sessionTag, timeouts }),
+    startWorkerPresence({
+      databaseUrl: deps.databaseUrl,
+      leaseMs: config.runner.leaseMs,
+      sessionTag: deps.sessionTag,
+      kinds: config.runner.concurrency > 0 ? kinds.names() : [],
+      timeouts,
+    }),
     signal,
   );
   // Stops after the runner (added later) has ended its jobs: deregisters this process and releases its lock.
