@@ -14,7 +14,7 @@ CREATE TABLE cron_ticks (
 );
 
 COMMENT ON TABLE cron_ticks IS
-  'The ticks of kinds'' schedules that created a job. The newest row of each schedule is its last tick: missed ticks after it are skipped unless the schedule has catchUp. Older rows are pruned after a week; the newest of each schedule is kept.';
+  'The ticks of kinds'' schedules that created a job. The newest row of each schedule is its last tick: missed ticks after it are skipped unless the schedule has catchUp. Older rows are pruned after a day; the newest of each schedule is kept.';
 COMMENT ON COLUMN cron_ticks.schedule_key IS
   'Which entry of the kind''s schedule: its cron expression, time zone, tenant and a digest of its input, derived the same way by every process.';
 COMMENT ON COLUMN cron_ticks.job_id IS

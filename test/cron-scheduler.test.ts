@@ -175,7 +175,7 @@ test('catchUp is bounded: after three hours down, only the most recent 100 ticks
   expect(ticks[0]).toBeGreaterThan(lastMs + 60 * minute);
 });
 
-test('pruning deletes tick rows past their retention but keeps the newest of each schedule', async () => {
+test('pruning deletes tick rows past their retention (a day) but keeps the newest of each schedule', async () => {
   const schedule = scheduleOf({ cron: '0 0 1 1 *', input: { region: 'eu' } });
   await db.query(
     `INSERT INTO cron_ticks (kind, schedule_key, tick_at, job_id)
@@ -183,14 +183,18 @@ test('pruning deletes tick rows past their retention but keeps the newest of eac
      FROM unnest(ARRAY[$1, 'other']) AS key, generate_series(8, 10) AS d`,
     [schedule.key],
   );
+  await db.query(
+    `INSERT INTO cron_ticks (kind, schedule_key, tick_at, job_id) VALUES ('report', $1, now() - interval '1 hour', gen_random_uuid())`,
+    [schedule.key],
+  );
   const scheduler = await start(schedule);
-  expect(await scheduler.pruneOnce()).toBe(4);
-  const left = await db.query<{ schedule_key: string; days: number }>(
-    `SELECT schedule_key, round(extract(epoch FROM now() - tick_at) / 86400)::int AS days FROM cron_ticks ORDER BY schedule_key`,
+  expect(await scheduler.pruneOnce()).toBe(5);
+  const left = await db.query<{ schedule_key: string; hours: number }>(
+    `SELECT schedule_key, round(extract(epoch FROM now() - tick_at) / 3600)::int AS hours FROM cron_ticks ORDER BY schedule_key`,
   );
   expect(left).toEqual([
-    { schedule_key: schedule.key, days: 8 },
-    { schedule_key: 'other', days: 8 },
+    { schedule_key: schedule.key, hours: 1 },
+    { schedule_key: 'other', hours: 8 * 24 },
   ]);
 });
 

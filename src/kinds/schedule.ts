@@ -117,10 +117,15 @@ function canonicalJson(value: unknown): string {
  * when more are due (the older ones are skipped). Pure, so that it can be tested on its own.
  */
 export function dueTicks(pattern: Cron, sinceMs: number, nowMs: number, max = MAX_TICKS_PER_PASS): { ticks: Date[]; skipped: boolean } {
-  const first = pattern.nextRun(new Date(sinceMs));
-  if (first === null || first.getTime() > nowMs) return { ticks: [], skipped: false };
-  // previousRuns excludes its reference: one millisecond later includes a tick that falls exactly on `nowMs`.
-  const recent = pattern.previousRuns(max, new Date(nowMs + 1)).filter((tick) => tick.getTime() > sinceMs);
-  const ticks = recent.reverse();
-  return { ticks, skipped: ticks.length > 0 && (ticks[0] as Date).getTime() > first.getTime() };
+  // Forward from the last tick: the usual pass finds one tick, or none, in a step or two.
+  const ticks: Date[] = [];
+  for (let tick = pattern.nextRun(new Date(sinceMs)); tick !== null && tick.getTime() <= nowMs; tick = pattern.nextRun(tick)) {
+    if (ticks.length === max) {
+      // More are due than one pass creates (a long downtime with catchUp): the most recent `max`, found
+      // backwards from now; previousRuns excludes its reference, so one millisecond later includes `nowMs`.
+      return { ticks: pattern.previousRuns(max, new Date(nowMs + 1)).reverse(), skipped: true };
+    }
+    ticks.push(tick);
+  }
+  return { ticks, skipped: false };
 }

@@ -10,8 +10,11 @@ import { startPeriodicDeletion } from './periodic-deletion.ts';
 const MAX_SLEEP_MS = 60_000;
 /** A timer may fire a little early: wake this much after the tick, so that the database's clock has passed it. */
 const AFTER_TICK_MS = 5;
-/** Tick rows are kept a week (the newest of each schedule always). */
-const TICK_RETENTION_MS = 7 * 24 * 3_600_000;
+/**
+ * Tick rows are kept a day (the newest of each schedule always): only the newest decides anything (the insert
+ * never goes back before it), the rest is history for operators, and an every-second schedule writes 86,400 a day.
+ */
+const TICK_RETENTION_MS = 24 * 3_600_000;
 
 export type CronScheduler = {
   /** One pass now: creates the jobs of the ticks that are due; resolves to how many this process created. */
@@ -122,7 +125,7 @@ export function startCronScheduler(options: CronSchedulerOptions): CronScheduler
     what: 'cron ticks',
     retentionMs: options.tickRetentionMs ?? TICK_RETENTION_MS,
     batch: 1000,
-    intervalMs: 3_600_000,
+    intervalMs: 10 * 60_000,
     runAtStart: false,
     deleteBatch: (retentionMs, batch) => pruneCronTicks(pool, retentionMs, batch),
   });
