@@ -126,6 +126,26 @@ describe('a scheduled job is an ordinary job', () => {
   const first = (url: string, kind: string, status: string) =>
     waitFor(`a ${status} job of ${kind}`, async () => (await jobsOf(url, kind, status))[0], 20_000);
 
+  test('a worker-only process (no HTTP port) schedules too: its ticks create jobs', async () => {
+    setLogLevel((process.env.LOG_LEVEL as 'info' | undefined) ?? 'silent');
+    const quiet = defineKind({
+      name: 'worker-only-tick',
+      input: z.object({}),
+      handler: async () => null,
+      schedule: [{ cron: '* * * * * *' }],
+    });
+    const app = await startApp(loadConfig({ DATABASE_URL: db.url, WORKER_ONLY: 'true', POLL_INTERVAL_MS: '200' }), { kinds: [quiet] });
+    apps.push(app);
+    expect(app.url).toBeNull();
+    await waitFor('a completed job of a tick', async () => {
+      const rows = await db.query(
+        `SELECT 1 FROM cron_ticks t JOIN jobs j ON j.id = t.job_id WHERE t.kind = 'worker-only-tick' AND j.status = 'completed'`,
+      );
+      return rows.length > 0 ? true : undefined;
+    });
+    await apps.pop()?.stop();
+  });
+
   test("retried by its kind's policy (maxAttempts 2), then FAILED with the handler's error", async () => {
     const url = await start(4);
     const id = await first(url, 'failing-tick', 'FAILED');

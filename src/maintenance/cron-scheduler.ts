@@ -63,6 +63,7 @@ export function startCronScheduler(options: CronSchedulerOptions): CronScheduler
     let created = 0;
     const lastTicks = new Map(last.map((row) => [refOf(row), row.lastTickMs]));
     for (const schedule of schedules) {
+      if (stopped) break; // stop() waits for this pass: the remaining schedules are the next process's to do
       created += await createDueJobs(schedule, lastTicks.get(refOf(schedule)) ?? null, nowMs, startedAtMs);
     }
     const next = Math.min(...schedules.map((s) => s.pattern.nextRun(new Date(nowMs))?.getTime() ?? Number.POSITIVE_INFINITY));
@@ -72,6 +73,8 @@ export function startCronScheduler(options: CronSchedulerOptions): CronScheduler
   }
 
   async function createDueJobs(schedule: CompiledSchedule, lastTickMs: number | null, nowMs: number, firstPassMs: number) {
+    // catchUp goes back to the last recorded tick; otherwise no further than this process's first pass, so that
+    // ticks that fell while it (and every other process) was down are not made up.
     const sinceMs = schedule.catchUp && lastTickMs !== null ? lastTickMs : Math.max(lastTickMs ?? firstPassMs, firstPassMs);
     const { ticks, skipped } = dueTicks(schedule.pattern, sinceMs, nowMs);
     if (skipped) {
