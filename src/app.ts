@@ -16,6 +16,7 @@ import { createKindRegistry, type KindRegistry } from './kinds/registry.ts';
 import { createLiveHub, type LiveHub } from './live/live-hub.ts';
 import { createLiveService } from './live/live-service.ts';
 import { logger } from './logger.ts';
+import { startCronScheduler } from './maintenance/cron-scheduler.ts';
 import { startEventLogPruning } from './maintenance/event-log-pruning.ts';
 import { startJobRetention } from './maintenance/job-retention.ts';
 import { recoverDeadWorkers, startWorkerRecovery } from './maintenance/worker-recovery.ts';
@@ -154,7 +155,8 @@ async function startDatabase(config: Config, { signal }: Options, parts: StopLis
 
 /**
  * Upkeep that every process does, API-only ones included, so that no single process is needed. Recovery
- * runs once before any port opens, then on its own timer, as do job retention and event-log pruning.
+ * runs once before any port opens, then on its own timer, as do job retention and event-log pruning; the
+ * cron scheduler, in processes that know scheduled kinds, sleeps until the next tick.
  */
 async function startUpkeep(config: Config, { signal, kinds }: Options, parts: StopList, deps: { pool: DatabasePool; metrics: Metrics }) {
   const recovery = {
@@ -172,15 +174,34 @@ async function startUpkeep(config: Config, { signal, kinds }: Options, parts: St
   parts.add('job retention', () => retention.stop());
   const pruning = startEventLogPruning({ pool: deps.pool, retentionMs: config.maintenance.eventLogRetentionMs });
   parts.add('event-log pruning', () => pruning.stop());
+  // Every process that knows a scheduled kind creates its ticks' jobs (worker-only ones too); the database
+  // decides which process creates each tick's one job.
+  const schedules = kinds.schedules();
+  if (schedules.length > 0) {
+    const scheduler = startCronScheduler({ pool: deps.pool, schedules, metrics: deps.metrics });
+    parts.add('cron scheduler: a pass under way finishes', () => scheduler.stop());
+  }
 }
 
 /** This process's worker presence and its LISTEN connection. */
-async function startSession(config: Config, { signal }: Options, parts: StopList, deps: { databaseUrl: string; sessionTag: string }) {
+async function startSession(
+  config: Config,
+  { signal, kinds }: Options,
+  parts: StopList,
+  deps: { databaseUrl: string; sessionTag: string },
+) {
   const timeouts = config.database.timeouts;
   // Every process, API-only ones included, proves it answers: a frozen one's listener holds the
-  // notification queue for everyone until the others terminate it.
+  // notification queue for everyone until the others terminate it. Its row names the kinds it runs (none
+  // without a runner), which is how the metrics see jobs no live process can run.
   const presence = await untilAborted(
-    startWorkerPresence({ databaseUrl: deps.databaseUrl, leaseMs: config.runner.leaseMs, sessionTag: deps.sessionTag, timeouts }),
+    startWorkerPresence({
+      databaseUrl: deps.databaseUrl,
+      leaseMs: config.runner.leaseMs,
+      sessionTag: deps.sessionTag,
+      kinds: config.runner.concurrency > 0 ? kinds.names() : [],
+      timeouts,
+    }),
     signal,
   );
   // Stops after the runner (added later) has ended its jobs: deregisters this process and releases its lock.

@@ -39,6 +39,9 @@ async function sampleRunningPerWorker(timeoutMs = 40_000): Promise<Map<number, n
   }
 }
 
+/** What a process that runs only `sleep`, with `free` slots, asks of a claim. */
+const sleepKind = (free: number) => [{ kind: 'sleep', free, maxAttempts: 1, timeoutMs: null }];
+
 async function seedQueuedSleepJobs(count: number, ms: number): Promise<void> {
   await insertJobs(db, count, { kind: 'sleep', input: { ms } });
 }
@@ -72,7 +75,7 @@ test('jobs a process claimed but cannot run go back to the queue as they were, t
   await seedQueuedSleepJobs(3, 10);
   const pool = await createDatabasePool(db.url, 2);
   try {
-    const claimed = await claimNextJobs(pool, 7, 3);
+    const claimed = await claimNextJobs(pool, 7, 3, sleepKind(3));
     expect(claimed.map((job) => [job.status, job.attempt, job.workerId])).toEqual([
       ['running', 1, 7],
       ['running', 1, 7],
@@ -96,7 +99,7 @@ test('jobs a process claimed but cannot run go back to the queue as they were, t
     expect(byId.get(second.id)).toMatchObject({ status: 'queued', attempt: 0, worker_id: null });
     expect(byId.get(third.id)).toMatchObject({ status: 'running', attempt: 1, worker_id: 7 });
     // Released jobs are claimable again at once.
-    expect((await claimNextJobs(pool, 9, 5)).map((job) => job.id).sort()).toEqual([first.id, second.id].sort());
+    expect((await claimNextJobs(pool, 9, 5, sleepKind(5))).map((job) => job.id).sort()).toEqual([first.id, second.id].sort());
   } finally {
     await pool.end();
   }

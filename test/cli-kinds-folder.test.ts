@@ -43,9 +43,8 @@ async function folder(name: string, files: Record<string, string>): Promise<stri
 const UNREACHABLE = 'postgres://root@127.0.0.1:1/jobql';
 
 async function startWithKinds(dir: string) {
-  return runServerToExit({ DATABASE_URL: UNREACHABLE, DATABASE_STARTUP_TIMEOUT_MS: '1000' }, 30_000, undefined, {
-    file: process.execPath,
-    args: [cli, 'start', '--kinds', dir],
+  return runServerToExit({ DATABASE_URL: UNREACHABLE, DATABASE_STARTUP_TIMEOUT_MS: '1000' }, 60_000, undefined, {
+    command: { file: process.execPath, args: [cli, 'start', '--kinds', dir] },
   });
 }
 
@@ -81,7 +80,9 @@ describe('a kinds folder that cannot be used stops startup with one line naming 
       1,
       expect.stringMatching(/^jobql: could not load kinds: .*nowhere: cannot read the kinds folder \(ENOENT\)\n$/),
     ]);
-    const none = await runServerToExit({ DATABASE_URL: UNREACHABLE }, 30_000, undefined, { file: process.execPath, args: [cli, 'start'] });
+    const none = await runServerToExit({ DATABASE_URL: UNREACHABLE }, 60_000, undefined, {
+      command: { file: process.execPath, args: [cli, 'start'] },
+    });
     expect([none.exit, none.stderr]).toEqual([1, expect.stringMatching(/^jobql: no kinds to run: pass --kinds DIR/)]);
   });
 });

@@ -20,10 +20,7 @@ const double = defineKind({
 const KEY = 'acme:acme-key-0123456789abcdef';
 const db = useTestDatabase();
 
-/**
- * startJobql for one describe block, stopped after its tests (and before the database is dropped). Today a
- * runner claims any kind's job, so the processes of one block must be gone before the next block's jobs exist.
- */
+/** startJobql for one describe block, stopped after its tests (and before the database is dropped). */
 function useApps() {
   const apps: Jobql[] = [];
   const stopAll = async () => {

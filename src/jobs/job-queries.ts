@@ -136,28 +136,76 @@ export async function listJobs(
 /** A job as this process claimed it: the guard of every later statement on it. */
 export type Claim = { id: string; workerId: number; attempt: number };
 
+/** What a claim asks of one kind: how many of its jobs it may take, and the kind's defaults to fill in. */
+export type KindClaim = {
+  kind: string;
+  /** At most this many of the kind's jobs: the free slots, or fewer when the kind's concurrency says so. */
+  free: number;
+  /** max_attempts for a job enqueued by jobql_create_job without one (max_attempts_from_kind). */
+  maxAttempts: number;
+  /** timeout_ms for a job that has none. */
+  timeoutMs: number | null;
+};
+
 /**
- * Takes up to `limit` due queued jobs for this process, higher priority first, then earliest due, in one
- * statement (one commit for a batch of free slots). FOR UPDATE SKIP LOCKED lets several processes claim at
- * once without waiting on each other and without two of them ever taking the same row; the outer status
- * check re-runs on each locked row. Returned in claim order.
+ * Takes up to `limit` due queued jobs for this process, at most `free` of each kind in `kinds` and none of any
+ * other kind (a process claims only what it has handlers for), higher priority first, then earliest due, in
+ * one statement (one commit for a batch of free slots). A kind at its concurrency limit is simply not asked
+ * for, so due jobs of a saturated kind cost nothing until one of its jobs ends and the runner claims again.
  *
- * The jobs are picked and locked in a MATERIALIZED CTE that runs exactly once, and the UPDATE joins it: with
- * `WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` the planner may run the subquery as the inner side
- * of a nested-loop semi-join, once per outer row, and each run skips the rows the previous ones locked, so
- * one claim took every queued job, far past the free slots.
+ * Per kind, a LATERAL subquery reads that kind's range of jobs_claim_kind_order_idx in claim order, LIMIT its
+ * free count, and locks with FOR UPDATE SKIP LOCKED, so several processes claim at once without waiting on
+ * each other and never take the same row; the global LIMIT then keeps the first `limit` of those in claim
+ * order. Rows a kind locked beyond that stay locked only until this statement commits (other claims skip them
+ * for that moment). The jobs are picked and locked in a MATERIALIZED CTE that runs exactly once, and the
+ * UPDATE joins it: with `WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` the planner may run the
+ * subquery once per outer row, each run skipping the rows the previous ones locked, and one claim took every
+ * queued job. The outer status check re-runs on each locked row. Plan (test/kind-concurrency.test.ts):
+ *   Update on jobs -> Nested Loop -> CTE Scan on picked (Limit -> Sort -> Nested Loop -> Function Scan on unnest
+ *     -> Limit -> LockRows -> Index Scan using jobs_claim_kind_order_idx, Index Cond: (kind = w.kind) …)
+ * The kind's defaults a job does not carry are filled in here, by a process that knows the kind: maxAttempts
+ * for a job enqueued through SQL without one, and timeoutMs, so that every process (recovery included) reads
+ * the same values from the row. Returned in claim order.
  */
-export async function claimNextJobs(db: CommonQueryMethods, workerId: number, limit: number): Promise<readonly Job[]> {
+export async function claimNextJobs(
+  db: CommonQueryMethods,
+  workerId: number,
+  limit: number,
+  kinds: readonly KindClaim[],
+): Promise<readonly Job[]> {
+  if (limit <= 0 || kinds.length === 0) return [];
   const jobs = await db.any(sql.type(jobRow)`
     /* claimNextJobs */
     WITH picked AS MATERIALIZED (
-      SELECT id AS picked_id FROM jobs WHERE status = 'queued' AND run_at <= clock_timestamp()
-      ORDER BY priority DESC, run_at, id
+      SELECT c.id AS picked_id, w.default_max_attempts, w.default_timeout_ms
+      FROM unnest(${sql.array(
+        kinds.map((k) => k.kind),
+        'text',
+      )}::text[], ${sql.array(
+        kinds.map((k) => k.free),
+        'int4',
+      )}::int[], ${sql.array(
+        kinds.map((k) => k.maxAttempts),
+        'int4',
+      )}::int[], ${sql.array(
+        kinds.map((k) => k.timeoutMs),
+        'int4',
+      )}::int[]) AS w (kind, free, default_max_attempts, default_timeout_ms)
+      CROSS JOIN LATERAL (
+        SELECT id, priority, run_at FROM jobs
+        WHERE status = 'queued' AND jobs.kind = w.kind AND run_at <= clock_timestamp()
+        ORDER BY priority DESC, run_at, id
+        LIMIT w.free
+        FOR UPDATE SKIP LOCKED
+      ) c
+      ORDER BY c.priority DESC, c.run_at, c.id
       LIMIT ${limit}
-      FOR UPDATE SKIP LOCKED
     )
     UPDATE jobs SET status = 'running', attempt = attempt + 1, worker_id = ${workerId},
-      started_at = clock_timestamp(), finished_at = NULL, progress = NULL
+      started_at = clock_timestamp(), finished_at = NULL, progress = NULL,
+      max_attempts = CASE WHEN max_attempts_from_kind THEN picked.default_max_attempts ELSE max_attempts END,
+      max_attempts_from_kind = false,
+      timeout_ms = coalesce(timeout_ms, picked.default_timeout_ms)
     FROM picked
     WHERE jobs.id = picked.picked_id AND jobs.status = 'queued'
     RETURNING ${jobColumns}`);
@@ -189,12 +237,17 @@ export async function releaseClaimedJobs(db: CommonQueryMethods, claims: readonl
   return result.rowCount;
 }
 
-/** When the next scheduled job falls due (null: none waiting), so an idle runner can sleep exactly that long. */
-export async function findNextRunAt(db: CommonQueryMethods): Promise<number | null> {
+/**
+ * When the next job of these kinds falls due (null: none scheduled), so an idle runner can sleep exactly that
+ * long. Only later jobs of the kinds it may claim now count: a due job of a saturated kind, or one of a kind
+ * this process does not run, must not keep it from waking for a later job it can take.
+ */
+export async function findNextRunAt(db: CommonQueryMethods, kinds: readonly string[]): Promise<number | null> {
+  if (kinds.length === 0) return null;
   return db.oneFirst(sql.type(z.object({ delayMs: z.number().nullable() }))`
     /* findNextRunAt */
     SELECT (extract(epoch FROM min(run_at) - clock_timestamp()) * 1000)::float8 AS "delayMs"
-    FROM jobs WHERE status = 'queued'`);
+    FROM jobs WHERE status = 'queued' AND run_at > clock_timestamp() AND kind = ANY(${sql.array(kinds, 'text')})`);
 }
 
 // The finishing statements are guarded by the claim (worker and attempt) they were made under: if the job
@@ -344,9 +397,18 @@ export async function lockWorkerId(session: SessionClient, workerId: number): Pr
   await session.query('/* lockWorkerId */ SELECT pg_advisory_lock($1, $2)', [WORKER_LOCK_NAMESPACE, workerId]);
 }
 
-/** A process announces itself under a worker id; its heartbeat starts now. */
-export async function registerWorker(session: SessionClient, workerId: number, sessionTag: string): Promise<void> {
-  await session.query('/* registerWorker */ INSERT INTO workers (id, session_tag) VALUES ($1, $2)', [workerId, sessionTag]);
+/** A process announces itself under a worker id, with the kinds it runs; its heartbeat starts now. */
+export async function registerWorker(
+  session: SessionClient,
+  workerId: number,
+  sessionTag: string,
+  kinds: readonly string[],
+): Promise<void> {
+  await session.query('/* registerWorker */ INSERT INTO workers (id, session_tag, kinds) VALUES ($1, $2, $3::text[])', [
+    workerId,
+    sessionTag,
+    kinds,
+  ]);
 }
 
 /**
@@ -520,17 +582,25 @@ export async function requeueFinishedJob(db: CommonQueryMethods, tenant: string,
  * For the metrics' gauges: unfinished jobs by what they wait for, across all tenants and processes. The
  * partial index jobs_unfinished_idx keeps this to the unfinished jobs; the finished history is never read:
  *   Aggregate -> Bitmap Heap Scan on jobs -> Bitmap Index Scan on jobs_unfinished_idx
- *                  Recheck Cond: (status = ANY ('{queued,running}')) A scrape must not hold a
- * connection while the database is slow, so the statement gives up after `timeoutMs`.
+ *                  Recheck Cond: (status = ANY ('{queued,running}'))
+ * The kinds live processes run (workers.kinds, one row per process) are gathered once, as an InitPlan, so a
+ * due job whose kind none of them runs costs one array comparison. A scrape must not hold a connection while
+ * the database is slow, so the statement gives up after `timeoutMs`.
  */
 export async function countUnfinishedJobs(
   db: CommonQueryMethods,
   timeoutMs: number,
-): Promise<{ queued: number; scheduled: number; running: number; oldestQueuedAgeSeconds: number }> {
+): Promise<{ queued: number; scheduled: number; running: number; oldestQueuedAgeSeconds: number; queuedUnknownKind: number }> {
   return db.transaction(async (tx) => {
     await tx.query(sql.unsafe`SELECT set_config('statement_timeout', ${String(timeoutMs)}, true)`);
     return tx.one(sql.type(
-      z.object({ queued: z.number(), scheduled: z.number(), running: z.number(), oldestQueuedAgeSeconds: z.number() }),
+      z.object({
+        queued: z.number(),
+        scheduled: z.number(),
+        running: z.number(),
+        oldestQueuedAgeSeconds: z.number(),
+        queuedUnknownKind: z.number(),
+      }),
     )`
       /* countUnfinishedJobs */
       SELECT
@@ -538,7 +608,10 @@ export async function countUnfinishedJobs(
         count(*) FILTER (WHERE status = 'queued' AND run_at > now())::int AS scheduled,
         count(*) FILTER (WHERE status = 'running')::int AS running,
         coalesce(extract(epoch FROM now() - min(run_at) FILTER (WHERE status = 'queued' AND run_at <= now())), 0)::float8
-          AS "oldestQueuedAgeSeconds"
+          AS "oldestQueuedAgeSeconds",
+        count(*) FILTER (WHERE status = 'queued' AND run_at <= now()
+          AND kind <> ALL (coalesce((SELECT array_agg(DISTINCT k) FROM workers, unnest(workers.kinds) AS k), '{}')))::int
+          AS "queuedUnknownKind"
       FROM jobs WHERE status IN ('queued', 'running')`);
   });
 }
@@ -637,6 +710,87 @@ export async function pruneJobEvents(db: CommonQueryMethods, olderThanMs: number
       SELECT ctid FROM job_events
       WHERE recorded_at < now() - make_interval(secs => ${olderThanMs / 1000})
       ORDER BY recorded_at
+      LIMIT ${batchSize}
+    ))`);
+  return result.rowCount;
+}
+
+/** A schedule entry as the cron scheduler's statements name it: its kind and its key among the kind's entries. */
+export type ScheduleRef = { kind: string; key: string };
+
+/**
+ * The database's clock, and the last tick recorded for each schedule (null: none yet). Every process decides
+ * what is due by this clock, not its own, so that processes whose clocks disagree still agree on the ticks.
+ * Each schedule's last tick is one backward step of the primary key.
+ */
+export async function findLastCronTicks(
+  db: CommonQueryMethods,
+  schedules: readonly ScheduleRef[],
+): Promise<{ nowMs: number; last: readonly (ScheduleRef & { lastTickMs: number | null })[] }> {
+  if (schedules.length === 0) throw new Error('findLastCronTicks: no schedules');
+  const rows = await db.any(sql.type(z.object({ kind: z.string(), key: z.string(), lastTickMs: z.number().nullable(), nowMs: z.number() }))`
+    /* findLastCronTicks */
+    SELECT s.kind, s.schedule_key AS key, (extract(epoch FROM last.tick_at) * 1000)::float8 AS "lastTickMs",
+      (extract(epoch FROM now()) * 1000)::float8 AS "nowMs"
+    FROM unnest(${sql.array(
+      schedules.map((s) => s.kind),
+      'text',
+    )}::text[], ${sql.array(
+      schedules.map((s) => s.key),
+      'text',
+    )}::text[]) AS s (kind, schedule_key)
+    LEFT JOIN LATERAL (
+      SELECT tick_at FROM cron_ticks c WHERE c.kind = s.kind AND c.schedule_key = s.schedule_key
+      ORDER BY tick_at DESC LIMIT 1
+    ) AS last ON true`);
+  return { nowMs: rows[0]?.nowMs ?? 0, last: rows.map(({ nowMs: _, ...row }) => row) };
+}
+
+/**
+ * Records the given ticks of one schedule and creates one job for each, in one statement: the tick rows are
+ * inserted ON CONFLICT DO NOTHING and only the rows this statement inserted get a job, so a tick that several
+ * processes find due at once creates exactly one job (a racing insert waits for the first one's commit, then
+ * does nothing). Ticks not after the schedule's last recorded one are left out: a process whose view is stale
+ * (it froze, or rows were pruned) cannot create a tick the others have gone past. The job is due at its tick.
+ */
+export async function insertScheduledJobs(
+  db: CommonQueryMethods,
+  schedule: ScheduleRef & { tenant: string; input: JsonValue; maxAttempts: number; timeoutMs: number | null },
+  ticks: readonly string[],
+): Promise<readonly Job[]> {
+  if (ticks.length === 0) return [];
+  return db.any(sql.type(jobRow)`
+    /* insertScheduledJobs */
+    WITH due AS (
+      SELECT t.tick_at, gen_random_uuid() AS job_id
+      FROM unnest(${sql.array(ticks, 'timestamptz')}) AS t (tick_at)
+      WHERE t.tick_at > coalesce(
+        (SELECT max(tick_at) FROM cron_ticks WHERE kind = ${schedule.kind} AND schedule_key = ${schedule.key}), '-infinity')
+    ), recorded AS (
+      INSERT INTO cron_ticks (kind, schedule_key, tick_at, job_id)
+      SELECT ${schedule.kind}, ${schedule.key}, tick_at, job_id FROM due
+      ON CONFLICT (kind, schedule_key, tick_at) DO NOTHING
+      RETURNING tick_at, job_id
+    )
+    INSERT INTO jobs (id, tenant, kind, input, max_attempts, priority, run_at, timeout_ms)
+    SELECT job_id, ${schedule.tenant}, ${schedule.kind}, ${sql.jsonb(schedule.input)}, ${schedule.maxAttempts}, 0, tick_at,
+      ${schedule.timeoutMs}
+    FROM recorded
+    RETURNING ${jobColumns}`);
+}
+
+/**
+ * Deletes up to `batchSize` tick rows older than `olderThanMs`, oldest first, but never a schedule's newest
+ * row: it is the last tick, which decides what a restarted process skips or catches up.
+ */
+export async function pruneCronTicks(db: CommonQueryMethods, olderThanMs: number, batchSize: number): Promise<number> {
+  const result = await db.query(sql.unsafe`
+    /* pruneCronTicks */
+    DELETE FROM cron_ticks WHERE ctid = ANY(ARRAY(
+      SELECT c.ctid FROM cron_ticks c
+      WHERE c.tick_at < now() - make_interval(secs => ${olderThanMs / 1000})
+        AND EXISTS (SELECT FROM cron_ticks n WHERE n.kind = c.kind AND n.schedule_key = c.schedule_key AND n.tick_at > c.tick_at)
+      ORDER BY c.tick_at
       LIMIT ${batchSize}
     ))`);
   return result.rowCount;

@@ -10,7 +10,14 @@ import { terminalStatuses } from '../jobs/job.ts';
 // (jobql_jobs_*) read the same table from every process: take max() over processes, not sum().
 
 /** Jobs by the state that matters to an operator, read from the database at scrape time. */
-export type JobCounts = { queued: number; scheduled: number; running: number; oldestQueuedAgeSeconds: number };
+export type JobCounts = {
+  queued: number;
+  scheduled: number;
+  running: number;
+  oldestQueuedAgeSeconds: number;
+  /** Due queued jobs whose kind no live process runs (workers.kinds): they wait for a process that knows it. */
+  queuedUnknownKind: number;
+};
 
 /** What a job transition looks like to the metrics: its kind, and the status it ended in. */
 type Transition = { kind: string; status: string; errorCode?: string | null };
@@ -96,7 +103,12 @@ function jobMetrics(registers: Registers) {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30, 300],
     registers,
   });
-  return { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup };
+  const claims = new Counter({
+    name: 'jobql_runner_claims_total',
+    help: 'Claim statements this process ran. Each follows a wake-up (a notification, a finished job, the poll); a kind at its concurrency limit is not claimed for.',
+    registers,
+  });
+  return { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup, claims };
 }
 
 /** What the GraphQL and HTTP layers record. */
@@ -136,7 +148,7 @@ export type GaugeSources = {
 
 /** The jobql_jobs_* gauges: database-wide, read once per scrape. */
 function databaseGauges(registers: Registers, sources: GaugeSources): void {
-  // prom-client collects all metrics of a scrape at once: the four database-wide gauges share one read
+  // prom-client collects all metrics of a scrape at once: the database-wide gauges share one read
   // per scrape. A failed or late read reports NaN ("unknown") rather than a stale or made-up count:
   // alerts on these gauges do not fire on it, and the scrape itself still succeeds.
   // At most one count query runs at a time: a scrape that comes while one runs waits for it (up to the
@@ -169,6 +181,11 @@ function databaseGauges(registers: Registers, sources: GaugeSources): void {
     'jobql_jobs_queued_oldest_age_seconds',
     'How long the oldest due queued job has waited (database-wide); 0 when none waits.',
     (counts) => counts.oldestQueuedAgeSeconds,
+  );
+  databaseGauge(
+    'jobql_jobs_queued_unknown_kind',
+    'Due queued jobs whose kind no live process runs: they stay queued until a process with that kind starts (database-wide).',
+    (counts) => counts.queuedUnknownKind,
   );
 }
 
@@ -211,7 +228,7 @@ export function createMetrics() {
   const registry = new Registry();
   const registers = [registry];
   const errorCode = boundedLabel(MAX_ERROR_CODES);
-  const { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup } = jobMetrics(registers);
+  const { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup, claims } = jobMetrics(registers);
   const { operations, operationTime, httpRequests } = apiMetrics(registers);
 
   /** Attempts ended by a statement (runner, cancel, shutdown, recovery): counted by where they ended up. */
@@ -235,6 +252,11 @@ export function createMetrics() {
 
     jobsCreated(kinds: readonly string[]): void {
       for (const kind of kinds) created.inc({ kind });
+    },
+
+    /** The runner ran a claim statement (whatever it returned). */
+    claimRan(): void {
+      claims.inc();
     },
 
     /** A claimed attempt; `runAt` and `startedAt` are the row's run_at and started_at. */

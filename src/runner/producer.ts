@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DatabasePool } from 'slonik';
 import type { Job } from '../jobs/job.ts';
-import { claimNextJobs, findNextRunAt, releaseClaimedJobs } from '../jobs/job-queries.ts';
+import { claimNextJobs, findNextRunAt, type KindClaim, releaseClaimedJobs } from '../jobs/job-queries.ts';
+import type { JobKind } from '../kinds/kind.ts';
 import { logger } from '../logger.ts';
 import type { WorkerPresence } from './worker-session.ts';
 
@@ -17,17 +18,24 @@ export type Producer = {
 export type ProducerOptions = {
   pool: DatabasePool;
   presence: WorkerPresence;
+  /** The kinds this process runs: the only ones it claims, each within its own concurrency. */
+  kinds: readonly JobKind[];
   concurrency: number;
   pollIntervalMs: number;
   runningCount: () => number;
+  /** Jobs of this kind running here now. */
+  runningOf: (kind: string) => number;
+  /** Called for each claim statement run (a metric: claims follow wake-ups, never a loop over saturated kinds). */
+  onClaim: () => void;
   stopping: () => boolean;
   startJob: (job: Job, workerId: number) => void;
 };
 
 /**
- * Claims queued jobs into this process's free slots and hands each to `startJob`: never more than the slots,
- * never while the session is not trusted. Woken by the runner; between wake-ups, a due timer starts jobs
- * scheduled for later.
+ * Claims queued jobs into this process's free slots and hands each to `startJob`: never more than the slots
+ * (WORKER_CONCURRENCY), never more of a kind than its `concurrency`, never a kind this process does not run,
+ * never while the session is not trusted. Woken by the runner (a queued job, a finished one, the poll);
+ * between wake-ups, a due timer starts jobs scheduled for later.
  */
 export function createProducer(options: ProducerOptions): Producer {
   let filling = false;
@@ -56,11 +64,16 @@ export function createProducer(options: ProducerOptions): Producer {
           if (!session?.isTrusted()) break;
           const { workerId } = session;
           const free = options.concurrency - options.runningCount();
-          const jobs = await claimNextJobs(options.pool, workerId, free);
-          // The claim takes at most `free` by construction; should it ever return more, this process still
-          // never runs more than its slots: the excess goes back to the queue for any process to take.
-          for (const job of jobs.slice(0, free)) options.startJob(job, workerId);
-          if (jobs.length > free) await releaseExcess(jobs.slice(free), workerId, free);
+          const wanted = claimableKinds(free);
+          // Every kind here is at its limit: nothing to ask for. A job that ends wakes this loop again.
+          if (wanted.length === 0) break;
+          const jobs = await claimNextJobs(options.pool, workerId, free, wanted);
+          options.onClaim();
+          // The claim keeps to `free` and each kind's share by construction; should it ever return more, this
+          // process still never runs more than its limits: the excess goes back to the queue for anyone.
+          const { fitting, excess } = splitExcess(jobs, free, wanted);
+          for (const job of fitting) options.startJob(job, workerId);
+          if (excess.length > 0) await releaseExcess(excess, workerId, free);
           if (jobs.length === 0) break;
         }
       } while (fillAgain && !options.stopping());
@@ -74,9 +87,18 @@ export function createProducer(options: ProducerOptions): Producer {
     }
   }
 
+  // What each kind may still take: the free slots, or fewer for a kind with a concurrency limit; kinds at
+  // their limit are left out, so the claim never takes (and then has to give back) a job this process cannot run.
+  function claimableKinds(free: number): KindClaim[] {
+    return options.kinds.flatMap((kind) => {
+      const share = kind.concurrency === undefined ? free : Math.min(free, kind.concurrency - options.runningOf(kind.name));
+      return share > 0 ? [{ kind: kind.name, free: share, maxAttempts: kind.maxAttempts ?? 1, timeoutMs: kind.timeoutMs ?? null }] : [];
+    });
+  }
+
   async function releaseExcess(jobs: readonly Job[], workerId: number, free: number): Promise<void> {
     const claims = jobs.map((job) => ({ id: job.id, workerId, attempt: job.attempt }));
-    logger.error('a claim returned more jobs than free slots; putting the excess back in the queue', {
+    logger.error("a claim returned more jobs than free slots or a kind's share; putting the excess back in the queue", {
       workerId,
       free,
       jobIds: claims.map((claim) => claim.id),
@@ -96,7 +118,10 @@ export function createProducer(options: ProducerOptions): Producer {
   // A job scheduled for later (runAt, or a retry after backoff) starts on time without tight polling: an
   // idle runner sleeps until the next one falls due. Other processes may take it first; SKIP LOCKED decides.
   async function armDueTimer(): Promise<void> {
-    const delayMs = await findNextRunAt(options.pool);
+    const delayMs = await findNextRunAt(
+      options.pool,
+      claimableKinds(options.concurrency - options.runningCount()).map((kind) => kind.kind),
+    );
     if (dueTimer) clearTimeout(dueTimer);
     dueTimer = null;
     if (delayMs !== null && delayMs > 0 && delayMs < options.pollIntervalMs) {
@@ -111,4 +136,19 @@ export function createProducer(options: ProducerOptions): Producer {
       if (dueTimer) clearTimeout(dueTimer);
     },
   };
+}
+
+/** The claimed jobs within the free slots and each kind's share, in claim order, and the rest. */
+function splitExcess(jobs: readonly Job[], free: number, wanted: readonly KindClaim[]): { fitting: Job[]; excess: Job[] } {
+  const left = new Map(wanted.map((kind) => [kind.kind, kind.free]));
+  const fitting: Job[] = [];
+  const excess: Job[] = [];
+  for (const job of jobs) {
+    const share = left.get(job.kind) ?? 0;
+    if (fitting.length < free && share > 0) {
+      fitting.push(job);
+      left.set(job.kind, share - 1);
+    } else excess.push(job);
+  }
+  return { fitting, excess };
 }

@@ -27,7 +27,7 @@ export type Runner = {
   notReadyReason: () => string | null;
 };
 
-type RunningJob = { controller: AbortController; done: Promise<void> };
+type RunningJob = { kind: string; controller: AbortController; done: Promise<void> };
 
 // Distinct reasons with the same stored code (INTERRUPTED, as the README promises): the message says which.
 const SHUTDOWN = interruptions.shutdown;
@@ -53,7 +53,8 @@ export type RunnerOptions = {
 };
 
 /**
- * Runs queued jobs, up to `concurrency` at once. A job is started as soon as a NOTIFY says one was queued;
+ * Runs queued jobs of the kinds it has handlers for, up to `concurrency` at once and up to each kind's own
+ * `concurrency` of that kind (a finished job wakes the producer, so a kind at its limit is claimed for again). A job is started as soon as a NOTIFY says one was queued;
  * a slow poll backs the notification up, since NOTIFY is only a hint. Correctness never depends on this
  * process's memory: claims are rows locked with SKIP LOCKED, and liveness is the worker session's advisory
  * lock and heartbeat (see worker-session.ts).
@@ -65,9 +66,16 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   const producer = createProducer({
     pool,
     presence,
+    kinds: options.kinds.all(),
     concurrency,
     pollIntervalMs: options.pollIntervalMs,
     runningCount: () => running.size,
+    runningOf: (kind) => {
+      let count = 0;
+      for (const job of running.values()) if (job.kind === kind) count++;
+      return count;
+    },
+    onClaim: options.metrics.claimRan,
     stopping: () => stopping,
     startJob,
   });
@@ -79,7 +87,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       running.delete(job.id);
       wake();
     });
-    running.set(job.id, { controller, done });
+    running.set(job.id, { kind: job.kind, controller, done });
   }
 
   // When the worker session is lost (database restart, network cut, or this process was declared dead after

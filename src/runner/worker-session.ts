@@ -55,6 +55,8 @@ export async function openWorkerSession(options: {
   sessionTag: string;
   /** A worker id this process gave up when its previous session was lost: its row goes too. */
   replaces: number | null;
+  /** The kinds this process runs (none for an API-only process), recorded in its row for the metrics. */
+  kinds?: readonly string[];
   /** Called when the session becomes trusted again after a freeze. */
   onTrusted: () => void;
   timeouts?: DatabaseTimeouts;
@@ -85,7 +87,7 @@ export async function openWorkerSession(options: {
     // Held until this session ends (see lockWorkerId).
     await lockWorkerId(client, workerId);
     const registeredAt = performance.now();
-    await registerWorker(client, workerId, sessionTag);
+    await registerWorker(client, workerId, sessionTag, options.kinds ?? []);
     if (options.replaces !== null) await deregisterWorker(client, options.replaces);
     logger.info('worker session open', { workerId, sessionTag });
     const heartbeat = startHeartbeat({ client, workerId, leaseMs, confirmedAt: registeredAt, reportLoss, onTrusted: options.onTrusted });
@@ -204,6 +206,8 @@ export async function startWorkerPresence(options: {
   databaseUrl: string;
   leaseMs: number;
   sessionTag: string;
+  /** The kinds this process runs, recorded in each of its sessions' rows. */
+  kinds?: readonly string[];
   timeouts?: DatabaseTimeouts;
 }): Promise<WorkerPresence> {
   const lostHandlers: Array<(lost: WorkerSession, error: Error) => Promise<void>> = [];
@@ -217,6 +221,7 @@ export async function startWorkerPresence(options: {
       leaseMs: options.leaseMs,
       sessionTag: options.sessionTag,
       replaces,
+      kinds: options.kinds,
       onTrusted: ready,
       timeouts: options.timeouts,
     });

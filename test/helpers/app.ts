@@ -2,6 +2,7 @@ import { afterAll, beforeAll } from '@jest/globals';
 import { type App, startApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { demoKinds } from '../../src/kinds/demo.ts';
+import type { JobKind } from '../../src/kinds/kind.ts';
 import { setLogLevel } from '../../src/logger.ts';
 import type { TestDatabaseHandle } from './database.ts';
 
@@ -12,11 +13,15 @@ export type ConfigOverrides = DeepPartial<Config>;
 
 type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 
-/** The real app, in this process, on a free port, against the given database. */
-export async function startTestApp(databaseUrl: string, overrides: ConfigOverrides = {}): Promise<TestApp> {
+/** The real app, in this process, on a free port, against the given database, with `kinds` (the demo kinds by default). */
+export async function startTestApp(
+  databaseUrl: string,
+  overrides: ConfigOverrides = {},
+  kinds: readonly JobKind[] = demoKinds,
+): Promise<TestApp> {
   setLogLevel((process.env.LOG_LEVEL as Config['log']['level'] | undefined) ?? 'silent');
   const config = loadConfig({ DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1' });
-  const app = await startApp(withOverrides(withOverrides(config, { runner: { pollIntervalMs: 200 } }), overrides), { kinds: demoKinds });
+  const app = await startApp(withOverrides(withOverrides(config, { runner: { pollIntervalMs: 200 } }), overrides), { kinds });
   if (app.url === null) throw new Error('startTestApp serves HTTP; use startApp for worker-only');
   return app as TestApp;
 }
@@ -42,7 +47,7 @@ function isGroup(value: unknown): value is Record<string, unknown> {
  * block's tests, stopped after them and always before the database is dropped. The handle can be used at once;
  * its fields work inside hooks and tests.
  */
-export function useTestApp(db: TestDatabaseHandle, overrides: ConfigOverrides = {}): TestApp {
+export function useTestApp(db: TestDatabaseHandle, overrides: ConfigOverrides = {}, kinds: readonly JobKind[] = demoKinds): TestApp {
   let app: TestApp | undefined;
   let stopped: Promise<void> | undefined;
   const stop = () => {
@@ -54,7 +59,7 @@ export function useTestApp(db: TestDatabaseHandle, overrides: ConfigOverrides = 
     return app;
   };
   beforeAll(async () => {
-    app = await startTestApp(db.url, overrides);
+    app = await startTestApp(db.url, overrides, kinds);
   });
   // Jest runs afterAll hooks in the order they were declared, so the database's (declared first) would drop it
   // under a running app: both ask for the one stop.
