@@ -49,6 +49,33 @@ await app.stop();
 process.stdout.write(JSON.stringify({ url: app.url, status: job.status, result: job.result, maxAttempts: job.maxAttempts, rejected }));
 `;
 
+// Type-checked with the repository's tsc as a user's editor would: the exports map's types, the .d.ts files'
+// own imports, and types that are real (a wrong option and a wrong use of a handler's input are errors).
+const TYPED = `
+import { defineKind, type JobContext, type Jobql, type JobqlOptions, startJobql } from 'jobql';
+import { z } from 'zod';
+
+const typed = defineKind({
+  name: 'typed',
+  input: z.strictObject({ n: z.number() }),
+  handler: async ({ n }, ctx: JobContext) => {
+    ctx.progress(1);
+    return { next: n + 1 };
+  },
+});
+const options: JobqlOptions = { kinds: [typed], workerConcurrency: 2, http: false };
+// @ts-expect-error a port is a number
+export const wrongOption: JobqlOptions = { port: 'eighty' };
+// @ts-expect-error the handler's input is typed by the kind's schema
+defineKind({ name: 'wrong', input: z.strictObject({ n: z.number() }), handler: async ({ n }) => n.toUpperCase() });
+export const start = (): Promise<Jobql> => startJobql(options);
+`;
+
+const TSCONFIG = {
+  compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2024', strict: true, noEmit: true, types: [] },
+  files: ['typed.ts', 'kinds/word-count.ts'],
+};
+
 beforeAll(async () => {
   workDir = await mkdtemp(path.join(tmpdir(), 'jobql-package-'));
   const tarball = await packPackage(workDir);
@@ -66,6 +93,8 @@ beforeAll(async () => {
   });
   await writeFile(path.join(project, 'kinds', 'word-count.ts'), KIND);
   await writeFile(path.join(project, 'script.ts'), SCRIPT);
+  await writeFile(path.join(project, 'typed.ts'), TYPED);
+  await writeFile(path.join(project, 'tsconfig.json'), JSON.stringify(TSCONFIG));
 }, 400_000);
 
 afterAll(async () => {
@@ -122,4 +151,10 @@ test('a script imports startJobql from the installed package and runs its own ki
     maxAttempts: 2,
     rejected: 'BAD_USER_INPUT',
   });
+});
+
+test("the package carries its types: a kind and the options type-check in the user's project, and wrong uses do not", async () => {
+  // Exits 0 only when the file has no errors other than the two it expects (an unused @ts-expect-error is one too).
+  const tsc = path.join(repoRoot, 'node_modules', '.bin', 'tsc');
+  await expect(runCommand(tsc, ['-p', '.'], { cwd: project, timeoutMs: 60_000 })).resolves.toMatchObject({ code: 0 });
 });
