@@ -16,6 +16,7 @@ import { createKindRegistry, type KindRegistry } from './kinds/registry.ts';
 import { createLiveHub, type LiveHub } from './live/live-hub.ts';
 import { createLiveService } from './live/live-service.ts';
 import { logger } from './logger.ts';
+import { startCronScheduler } from './maintenance/cron-scheduler.ts';
 import { startEventLogPruning } from './maintenance/event-log-pruning.ts';
 import { startJobRetention } from './maintenance/job-retention.ts';
 import { recoverDeadWorkers, startWorkerRecovery } from './maintenance/worker-recovery.ts';
@@ -150,7 +151,8 @@ async function startDatabase(config: Config, { signal }: Options, parts: StopLis
 
 /**
  * Upkeep that every process does, API-only ones included, so that no single process is needed. Recovery
- * runs once before any port opens, then on its own timer, as do job retention and event-log pruning.
+ * runs once before any port opens, then on its own timer, as do job retention and event-log pruning; the
+ * cron scheduler, in processes that know scheduled kinds, sleeps until the next tick.
  */
 async function startUpkeep(config: Config, { signal, kinds }: Options, parts: StopList, deps: { pool: DatabasePool; metrics: Metrics }) {
   const recovery = {
@@ -168,6 +170,13 @@ async function startUpkeep(config: Config, { signal, kinds }: Options, parts: St
   parts.add('job retention', () => retention.stop());
   const pruning = startEventLogPruning({ pool: deps.pool, retentionMs: config.maintenance.eventLogRetentionMs });
   parts.add('event-log pruning', () => pruning.stop());
+  // Every process that knows a scheduled kind creates its ticks' jobs (worker-only ones too); the database
+  // decides which process creates each tick's one job.
+  const schedules = kinds.schedules();
+  if (schedules.length > 0) {
+    const scheduler = startCronScheduler({ pool: deps.pool, schedules, metrics: deps.metrics });
+    parts.add('cron scheduler: a pass under way finishes', () => scheduler.stop());
+  }
 }
 
 /** This process's worker presence and its LISTEN connection. */

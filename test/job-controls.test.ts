@@ -227,8 +227,10 @@ describe('scheduling and priority', () => {
       try {
         expect(worker.url).toBeNull();
         const done = await Promise.all([low, highFirst, highSecond, scheduled].map((job) => waitForJob(api.url, job.id, ['COMPLETED'])));
-        const byStart = [...done].sort((a, b) => ((a.startedAt as string) < (b.startedAt as string) ? -1 : 1));
-        expect(byStart.map((job) => (job.input as { name: string }).name)).toEqual(['high-1', 'high-2', 'low', 'scheduled']);
+        // The order is asserted among the jobs due from the start: on a loaded machine the worker may take longer
+        // to start than the scheduled job's delay, and then that job is rightly first (it has the top priority).
+        const due = done.slice(0, 3).sort((a, b) => ((a.startedAt as string) < (b.startedAt as string) ? -1 : 1));
+        expect(due.map((job) => (job.input as { name: string }).name)).toEqual(['high-1', 'high-2', 'low']);
         const last = done[3] as JobFieldsFragment;
         expect(new Date(last.startedAt as string).getTime()).toBeGreaterThanOrEqual(new Date(runAt).getTime());
       } finally {

@@ -27,15 +27,19 @@ test.each([
   ['WORKER_CONCURRENCY', '-1'],
   ['SHUTDOWN_GRACE_MS', 'x'],
   ['DATABASE_URL', 'mysql://root:s3cret@db.example/jobql'],
-])('%s=%s stops startup with exit code 1 and one stderr line naming the variable', async (name, value) => {
-  const { exit, stderr } = await runServerToExit({ DATABASE_URL: UNREACHABLE, [name]: value });
-  expect(exit).toBe(1);
-  const lines = stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(new RegExp(`^jobql: invalid configuration: ${name} `));
-  // A connection string may carry a password: it is never repeated back.
-  expect(stderr).not.toContain('s3cret');
-});
+])(
+  '%s=%s stops startup with exit code 1 and one stderr line naming the variable',
+  async (name, value) => {
+    const { exit, stderr } = await runServerToExit({ DATABASE_URL: UNREACHABLE, [name]: value });
+    expect(exit).toBe(1);
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^jobql: invalid configuration: ${name} `));
+    // A connection string may carry a password: it is never repeated back.
+    expect(stderr).not.toContain('s3cret');
+  },
+  90_000,
+);
 
 test('an unreachable database stops startup, after DATABASE_STARTUP_TIMEOUT_MS, with exit code 1 and one line starting "jobql: could not start", without the password', async () => {
   const { exit, stderr, plainLines } = await runServerToExit({ DATABASE_URL: UNREACHABLE, DATABASE_STARTUP_TIMEOUT_MS: '2000' });

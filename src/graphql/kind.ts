@@ -3,6 +3,17 @@ import { builder } from './builder.ts';
 
 // The kinds a server runs, so that clients and a dashboard can build forms and show defaults.
 
+const KindSchedule = builder.objectRef<KindDescription['schedules'][number]>('KindSchedule').implement({
+  description: 'One recurring entry of a kind: each tick of its cron expression creates one job of the kind.',
+  fields: (t) => ({
+    cron: t.exposeString('cron', { description: 'Standard 5-field cron, or 6 fields with seconds first.' }),
+    timezone: t.exposeString('timezone', { description: 'The IANA time zone the expression is read in.' }),
+    catchUp: t.exposeBoolean('catchUp', {
+      description: 'Whether ticks missed while no process ran are created later (the most recent 100 at most).',
+    }),
+  }),
+});
+
 const JobKind = builder.objectRef<KindDescription>('JobKind').implement({
   description: 'A kind of job this server runs.',
   fields: (t) => ({
@@ -25,6 +36,11 @@ const JobKind = builder.objectRef<KindDescription>('JobKind').implement({
     concurrency: t.exposeInt('concurrency', {
       nullable: true,
       description: 'The most jobs of this kind one process runs at once; null: only the process total (WORKER_CONCURRENCY).',
+    }),
+    schedules: t.field({
+      type: [KindSchedule],
+      description: "The kind's recurring entries (empty: none).",
+      resolve: (kind) => kind.schedules,
     }),
   }),
 });

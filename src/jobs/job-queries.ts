@@ -714,3 +714,84 @@ export async function pruneJobEvents(db: CommonQueryMethods, olderThanMs: number
     ))`);
   return result.rowCount;
 }
+
+/** A schedule entry as the cron scheduler's statements name it: its kind and its key among the kind's entries. */
+export type ScheduleRef = { kind: string; key: string };
+
+/**
+ * The database's clock, and the last tick recorded for each schedule (null: none yet). Every process decides
+ * what is due by this clock, not its own, so that processes whose clocks disagree still agree on the ticks.
+ * Each schedule's last tick is one backward step of the primary key.
+ */
+export async function findLastCronTicks(
+  db: CommonQueryMethods,
+  schedules: readonly ScheduleRef[],
+): Promise<{ nowMs: number; last: readonly (ScheduleRef & { lastTickMs: number | null })[] }> {
+  if (schedules.length === 0) throw new Error('findLastCronTicks: no schedules');
+  const rows = await db.any(sql.type(z.object({ kind: z.string(), key: z.string(), lastTickMs: z.number().nullable(), nowMs: z.number() }))`
+    /* findLastCronTicks */
+    SELECT s.kind, s.schedule_key AS key, (extract(epoch FROM last.tick_at) * 1000)::float8 AS "lastTickMs",
+      (extract(epoch FROM now()) * 1000)::float8 AS "nowMs"
+    FROM unnest(${sql.array(
+      schedules.map((s) => s.kind),
+      'text',
+    )}::text[], ${sql.array(
+      schedules.map((s) => s.key),
+      'text',
+    )}::text[]) AS s (kind, schedule_key)
+    LEFT JOIN LATERAL (
+      SELECT tick_at FROM cron_ticks c WHERE c.kind = s.kind AND c.schedule_key = s.schedule_key
+      ORDER BY tick_at DESC LIMIT 1
+    ) AS last ON true`);
+  return { nowMs: rows[0]?.nowMs ?? 0, last: rows.map(({ nowMs: _, ...row }) => row) };
+}
+
+/**
+ * Records the given ticks of one schedule and creates one job for each, in one statement: the tick rows are
+ * inserted ON CONFLICT DO NOTHING and only the rows this statement inserted get a job, so a tick that several
+ * processes find due at once creates exactly one job (a racing insert waits for the first one's commit, then
+ * does nothing). Ticks not after the schedule's last recorded one are left out: a process whose view is stale
+ * (it froze, or rows were pruned) cannot create a tick the others have gone past. The job is due at its tick.
+ */
+export async function insertScheduledJobs(
+  db: CommonQueryMethods,
+  schedule: ScheduleRef & { tenant: string; input: JsonValue; maxAttempts: number; timeoutMs: number | null },
+  ticks: readonly string[],
+): Promise<readonly Job[]> {
+  if (ticks.length === 0) return [];
+  return db.any(sql.type(jobRow)`
+    /* insertScheduledJobs */
+    WITH due AS (
+      SELECT t.tick_at, gen_random_uuid() AS job_id
+      FROM unnest(${sql.array(ticks, 'timestamptz')}) AS t (tick_at)
+      WHERE t.tick_at > coalesce(
+        (SELECT max(tick_at) FROM cron_ticks WHERE kind = ${schedule.kind} AND schedule_key = ${schedule.key}), '-infinity')
+    ), recorded AS (
+      INSERT INTO cron_ticks (kind, schedule_key, tick_at, job_id)
+      SELECT ${schedule.kind}, ${schedule.key}, tick_at, job_id FROM due
+      ON CONFLICT (kind, schedule_key, tick_at) DO NOTHING
+      RETURNING tick_at, job_id
+    )
+    INSERT INTO jobs (id, tenant, kind, input, max_attempts, priority, run_at, timeout_ms)
+    SELECT job_id, ${schedule.tenant}, ${schedule.kind}, ${sql.jsonb(schedule.input)}, ${schedule.maxAttempts}, 0, tick_at,
+      ${schedule.timeoutMs}
+    FROM recorded
+    RETURNING ${jobColumns}`);
+}
+
+/**
+ * Deletes up to `batchSize` tick rows older than `olderThanMs`, oldest first, but never a schedule's newest
+ * row: it is the last tick, which decides what a restarted process skips or catches up.
+ */
+export async function pruneCronTicks(db: CommonQueryMethods, olderThanMs: number, batchSize: number): Promise<number> {
+  const result = await db.query(sql.unsafe`
+    /* pruneCronTicks */
+    DELETE FROM cron_ticks WHERE ctid = ANY(ARRAY(
+      SELECT c.ctid FROM cron_ticks c
+      WHERE c.tick_at < now() - make_interval(secs => ${olderThanMs / 1000})
+        AND EXISTS (SELECT FROM cron_ticks n WHERE n.kind = c.kind AND n.schedule_key = c.schedule_key AND n.tick_at > c.tick_at)
+      ORDER BY c.tick_at
+      LIMIT ${batchSize}
+    ))`);
+  return result.rowCount;
+}

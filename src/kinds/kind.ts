@@ -23,8 +23,10 @@ export type KindSchedule = {
   input?: JsonValue;
   /** IANA time zone the cron expression is read in; UTC when absent. */
   timezone?: string;
-  /** Create the ticks missed while no process ran (bounded); by default they are skipped. */
+  /** Create the ticks missed while no process ran (the most recent 100 at most); by default they are skipped. */
   catchUp?: boolean;
+  /** The tenant that owns each tick's job; "default" (the open mode's tenant) when absent. */
+  tenant?: string;
 };
 
 /** A job kind: a name, the schema its input must satisfy at createJob, the handler that runs it, and its policies. */

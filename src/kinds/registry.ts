@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { JobKind } from './kind.ts';
+import { type CompiledSchedule, compileSchedules } from './schedule.ts';
 
 export class KindDefinitionError extends Error {}
 
@@ -19,6 +20,8 @@ export type KindRegistry = {
   names: () => string[];
   all: () => readonly JobKind[];
   list: () => KindDescription[];
+  /** Every kind's schedule entries, checked and compiled (cron parsed, input checked against the schema). */
+  schedules: () => readonly CompiledSchedule[];
 };
 
 /**
@@ -27,6 +30,7 @@ export type KindRegistry = {
  */
 export function createKindRegistry(kinds: readonly JobKind[]): KindRegistry {
   const byName = new Map<string, JobKind>();
+  const schedules = new Map<string, CompiledSchedule[]>();
   for (const kind of kinds) {
     checkKind(kind);
     const earlier = byName.get(kind.name);
@@ -34,13 +38,15 @@ export function createKindRegistry(kinds: readonly JobKind[]): KindRegistry {
       throw new KindDefinitionError(`two kinds are named ${JSON.stringify(kind.name)}: ${whereDefined(earlier)} and ${whereDefined(kind)}`);
     }
     byName.set(kind.name, kind);
+    schedules.set(kind.name, compileKindSchedules(kind));
   }
   const names = [...byName.keys()].sort();
   return {
     find: (name) => byName.get(name),
     names: () => [...names],
     all: () => names.map((name) => byName.get(name) as JobKind),
-    list: () => names.map((name) => describeKind(byName.get(name) as JobKind)),
+    list: () => names.map((name) => describeKind(byName.get(name) as JobKind, schedules.get(name) ?? [])),
+    schedules: () => names.flatMap((name) => schedules.get(name) ?? []),
   };
 }
 
@@ -60,6 +66,15 @@ function checkKind(kind: JobKind): void {
   }
 }
 
+// A bad expression, time zone or input is a startup error naming the kind, not a schedule that never fires.
+function compileKindSchedules(kind: JobKind): CompiledSchedule[] {
+  try {
+    return compileSchedules(kind);
+  } catch (error) {
+    throw new KindDefinitionError(`kind ${kind.name}: ${(error as Error).message}`);
+  }
+}
+
 function whereDefined(kind: JobKind): string {
   return (kind as { definedAt?: string }).definedAt ?? 'a kind not made by defineKind';
 }
@@ -72,9 +87,10 @@ export type KindDescription = {
   maxAttempts: number;
   retryBackoffMs: number | null;
   concurrency: number | null;
+  schedules: { cron: string; timezone: string; catchUp: boolean }[];
 };
 
-function describeKind(kind: JobKind): KindDescription {
+function describeKind(kind: JobKind, schedules: readonly CompiledSchedule[]): KindDescription {
   return {
     name: kind.name,
     inputSchema: inputSchemaOf(kind),
@@ -82,6 +98,7 @@ function describeKind(kind: JobKind): KindDescription {
     maxAttempts: kind.maxAttempts ?? 1,
     retryBackoffMs: kind.retryBackoffMs ?? null,
     concurrency: kind.concurrency ?? null,
+    schedules: schedules.map(({ cron, timezone, catchUp }) => ({ cron, timezone, catchUp })),
   };
 }
 

@@ -19,6 +19,8 @@ export type SpawnServerOptions = {
    * terminal does.
    */
   asTerminal?: boolean;
+  /** Another entry script than src/main.ts, relative to the repo (a test fixture that starts the app with its own kinds). */
+  script?: string;
 };
 
 /** Starts `node src/main.ts` (the same entry as `npm start`) with exactly `env` and PATH: nothing else leaks in. */
@@ -33,7 +35,8 @@ export function spawnServer(env: Record<string, string>, options: SpawnServerOpt
       detached: true,
     });
   }
-  return spawn(process.execPath, [...(options.execArgv ?? []), path.join(repoRoot, 'src/main.ts')], { cwd: repoRoot, env: fullEnv, stdio });
+  const script = path.join(repoRoot, options.script ?? 'src/main.ts');
+  return spawn(process.execPath, [...(options.execArgv ?? []), script], { cwd: repoRoot, env: fullEnv, stdio });
 }
 
 /** Sends `signal` to the server, or to its whole process group when it was spawned `asTerminal`. */
@@ -93,15 +96,15 @@ export type ServerProcess = {
   kill: (signal: NodeJS.Signals) => Promise<number | string>;
 };
 
-export type ServerProcessOptions = { startTimeoutMs?: number; asTerminal?: boolean };
+export type ServerProcessOptions = { startTimeoutMs?: number; asTerminal?: boolean; script?: string };
 
 /** What a test server gets unless the test says otherwise: a free port, JSON logs to read, quick polling. */
 const TEST_DEFAULTS = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLL_INTERVAL_MS: '200' };
 
 /** Runs the real server as a child process with the given environment, and resolves once it logs that it is listening. */
 export async function startServerProcess(env: Record<string, string>, options: ServerProcessOptions = {}): Promise<ServerProcess> {
-  const { startTimeoutMs = 45_000, asTerminal = false } = options;
-  const child = spawnServer({ ...TEST_DEFAULTS, ...env }, { asTerminal });
+  const { startTimeoutMs = 45_000, asTerminal = false, script } = options;
+  const child = spawnServer({ ...TEST_DEFAULTS, ...env }, { asTerminal, script });
   const signal = (name: NodeJS.Signals) => signalServer(child, name, asTerminal);
   const logs: Array<Record<string, unknown>> = [];
   const exited = exitOf(child);
@@ -165,10 +168,12 @@ export type FinishedProcess = {
  */
 export function runServerToExit(
   env: Record<string, string>,
-  timeoutMs = 20_000,
+  // Generous: a config error exits in well under a second, but a loaded 2-core machine can take long to start Node.
+  timeoutMs = 60_000,
   onSpawn?: (child: ChildProcess) => void,
+  options: Pick<SpawnServerOptions, 'script'> = {},
 ): Promise<FinishedProcess> {
-  const child = spawnServer(env);
+  const child = spawnServer(env, options);
   onSpawn?.(child);
   let stderr = '';
   child.stderr?.setEncoding('utf8');

@@ -31,8 +31,8 @@ test('the registry lists kinds by name with their policies; defineKind brands wh
   const registry = createKindRegistry([kind('b', { maxAttempts: 3, concurrency: 2 }), kind('a', { timeoutMs: 500 })]);
   expect(registry.names()).toEqual(['a', 'b']);
   expect(registry.list().map(({ inputSchema, ...rest }) => rest)).toEqual([
-    { name: 'a', timeoutMs: 500, maxAttempts: 1, retryBackoffMs: null, concurrency: null },
-    { name: 'b', timeoutMs: null, maxAttempts: 3, retryBackoffMs: null, concurrency: 2 },
+    { name: 'a', timeoutMs: 500, maxAttempts: 1, retryBackoffMs: null, concurrency: null, schedules: [] },
+    { name: 'b', timeoutMs: null, maxAttempts: 3, retryBackoffMs: null, concurrency: 2, schedules: [] },
   ]);
   expect(isKind(kind('c'))).toBe(true);
   expect(isKind({ name: 'c', input: z.object({}), handler: async () => null })).toBe(false);
