@@ -84,6 +84,9 @@ export function createProducer(options: ProducerOptions): Producer {
       logger.error('claiming jobs failed; will retry at the next poll', { err: error });
     } finally {
       filling = false;
+      // A wake-up that came after the loop's last look (while the due timer's query ran) was only noted in
+      // fillAgain: go round again, or it would wait for the poll (a job queued then sat for POLL_INTERVAL_MS).
+      if (fillAgain && !options.stopping()) wake();
     }
   }
 
