@@ -744,24 +744,28 @@ const queueChanges = z.object({
 });
 export type QueueChanges = z.infer<typeof queueChanges>;
 
+/** The most events (of every tenant) one queue-depth read scans, newest first: it bounds what a busy hour costs. */
+export const MAX_QUEUE_DEPTH_EVENTS = 20_000;
+
 /**
  * What queue depth over time is computed from: a tenant's QUEUED jobs now, and the net change of that count in
  * each minute since `minutes` ago, from the event log, in one statement (one snapshot). An event enters the
- * queue when its status is queued, and leaves it when the revision before it was queued. That revision is read
- * from the log (primary key); when pruning removed it, the event itself tells: the only ways out of the queue
- * are a claim (a running revision with no progress and no cancel request yet; every later running revision has
- * one of them) and cancelJob of a queued job (a cancelled revision whose cancel request is newer than the log's
- * oldest row: a running job's request was recorded in a revision before its end, which was pruned, so older).
+ * queue when its status is queued, and leaves it when the revision before it was queued. The only ways out of
+ * the queue are a claim and cancelJob of a queued job, and a claim shows in the event itself: a running
+ * revision with no progress and no cancel request (the claim clears progress; every later running revision
+ * has one or the other). A cancelled revision's predecessor is read from the log (primary key); when pruning
+ * removed it, the cancel request's time tells: a queued job's is written with the cancellation, a running
+ * job's was recorded in an earlier revision, which pruning removed, so it is older than every event left.
  *
  * The log is complete from `completeSince` on: pruning deletes the oldest events first, and retention deletes
  * the oldest finished jobs first (with their events, which are all older than their finish), so every change
- * after the later of the oldest event and the oldest finished job is still here. The scan is of the window's
- * events (every tenant's); each one's tenant and previous revision are looked up by primary key, as scalar
- * subqueries so that the planner never trades them for a hash join over all of jobs (it did, on 50,000 rows):
- *   Index Scan using job_events_recorded_at_idx on job_events e
- *     Index Cond: (recorded_at >= (date_trunc('minute', now()) - '00:59:00'))   Filter: ((SubPlan) = 'default')
- *     SubPlan -> Index Scan using jobs_pkey on jobs j
- *   SubPlan -> Index Scan using job_events_pkey on job_events p
+ * after the later of the oldest event and the oldest finished job is still here. At most
+ * MAX_QUEUE_DEPTH_EVENTS events are read, newest first (of every tenant: a job's tenant is looked up by primary
+ * key, as a scalar subquery so that the planner never trades the lookups for a hash join over all of jobs);
+ * when there were more, completeSince moves up to the oldest one read. With 50,000 finished jobs:
+ *   Limit -> Index Scan Backward using job_events_recorded_at_idx on job_events e
+ *              Index Cond: (recorded_at >= (date_trunc('minute', now()) - '00:59:00'))
+ *   then per event read: SubPlan -> Index Scan using jobs_pkey on jobs j (and for a CANCELLED one, job_events_pkey)
  * and the QUEUED count from jobs_unfinished_idx, the oldest event and finished job from the first entry of
  * job_events_recorded_at_idx and jobs_finished_at_idx.
  */
@@ -773,22 +777,26 @@ export async function countQueueChangesPerMinute(db: CommonQueryMethods, tenant:
       SELECT oldest_event, CASE WHEN oldest_event IS NOT NULL
         THEN greatest(oldest_event, (SELECT min(finished_at) FROM jobs WHERE finished_at IS NOT NULL)) END AS complete_since
       FROM (SELECT min(recorded_at) AS oldest_event FROM job_events) oldest
+    ), newest AS MATERIALIZED (
+      SELECT e.job_id, e.revision, e.status, e.progress, e.cancel_requested_at, e.recorded_at,
+        (SELECT j.tenant FROM jobs j WHERE j.id = e.job_id) AS tenant
+      FROM job_events e WHERE e.recorded_at >= ${from}
+      ORDER BY e.recorded_at DESC
+      LIMIT ${MAX_QUEUE_DEPTH_EVENTS}
     ), changes AS (
       SELECT CASE WHEN e.recorded_at < now() THEN date_trunc('minute', e.recorded_at) END AS minute,
-        -- previous_status is named once: each mention would run its lookup again.
-        (e.status = 'queued')::int - coalesce(e.previous_status = 'queued', CASE
+        (e.status = 'queued')::int - (CASE
           WHEN e.revision = 1 THEN false
           WHEN e.status = 'running' THEN e.progress IS NULL AND e.cancel_requested_at IS NULL
-          WHEN e.status = 'cancelled' THEN e.cancel_requested_at > (SELECT oldest_event FROM log)
+          WHEN e.status = 'cancelled' THEN coalesce(
+            (SELECT p.status = 'queued' FROM job_events p WHERE p.job_id = e.job_id AND p.revision = e.revision - 1),
+            e.cancel_requested_at > (SELECT oldest_event FROM log))
           ELSE false END)::int AS delta
-      FROM (
-        SELECT e.*, (SELECT p.status FROM job_events p WHERE p.job_id = e.job_id AND p.revision = e.revision - 1) AS previous_status
-        FROM job_events e
-        WHERE e.recorded_at >= ${from} AND (SELECT j.tenant FROM jobs j WHERE j.id = e.job_id) = ${tenant}
-      ) e
+      FROM newest e WHERE e.tenant = ${tenant}
     )
     SELECT (SELECT count(*)::int FROM jobs WHERE tenant = ${tenant} AND status = 'queued') AS "queuedNow",
-      (SELECT ${isoValue(sql.fragment`complete_since`)} FROM log) AS "completeSince",
+      (SELECT ${isoValue(sql.fragment`CASE WHEN (SELECT count(*) FROM newest) < ${MAX_QUEUE_DEPTH_EVENTS} THEN complete_since
+        ELSE greatest(complete_since, (SELECT min(recorded_at) FROM newest)) END`)} FROM log) AS "completeSince",
       coalesce((SELECT json_agg(json_build_object('minute', ${isoValue(sql.fragment`minute`)}, 'delta', delta))
                 FROM (SELECT minute, sum(delta)::int AS delta FROM changes GROUP BY minute) per_minute), '[]') AS changes`);
 }

@@ -61,7 +61,8 @@ export function withQueueDepth(buckets: readonly MinuteBucket[], queue: QueueCha
     const bucket = buckets[i] as MinuteBucket;
     const isCurrent = i === buckets.length - 1;
     // The current minute ends now; every earlier one ends where the next begins.
-    const known = isCurrent || (completeSince !== null && Date.parse(bucket.start) + MINUTE_MS >= completeSince);
+    // Strictly after: changes recorded at that very instant may be only partly in the log (a capped read).
+    const known = isCurrent || (completeSince !== null && Date.parse(bucket.start) + MINUTE_MS > completeSince);
     if (!isCurrent) depth -= deltas.get((buckets[i + 1] as MinuteBucket).start) ?? 0;
     result.push({ ...bucket, queueDepth: known ? depth : null });
   }
