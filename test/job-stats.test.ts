@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, test } from '@jest/globals';
+import { MAX_QUEUE_DEPTH_EVENTS } from '../src/jobs/job-queries.ts';
 import {
   CancelJobDocument,
   CreateJobDocument,
@@ -155,6 +156,15 @@ describe('counts, throughput and queue depth (no runner: the rows stay as seeded
       const history = await execute(app.url, JobHistoryDocument, { id: id as string, ...args }, ACME);
       expect(history.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     }
+  });
+  test("queue depth reads a bounded number of events: past another tenant's busy minute, earlier minutes are null", async () => {
+    const [{ queued } = { queued: 0 }] = await db.query<{ queued: number }>(
+      "SELECT count(*)::int AS queued FROM jobs WHERE tenant = 'acme' AND status = 'queued'",
+    );
+    await insertJobs(db, MAX_QUEUE_DEPTH_EVENTS, { tenant: 'globex' });
+    const { jobThroughput } = await data(app.url, JobThroughputDocument, {}, ACME);
+    expect(jobThroughput.slice(0, -2).every((bucket) => bucket.queueDepth === null)).toBe(true);
+    expect(jobThroughput.at(-1)?.queueDepth).toBe(queued);
   });
 });
 
