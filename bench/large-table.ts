@@ -49,10 +49,13 @@ export async function measureLargeTable(options: {
   await db.query(`INSERT INTO jobs (id, kind, input) SELECT gen_random_uuid(), 'sleep', '{"ms": 1}' FROM generate_series(1, $1::int)`, [
     queued,
   ]);
-  // The event log keeps an hour: all of it recent, as in a service that prunes every minute.
+  // The event log keeps an hour: all of it recent, as in a service that prunes every minute, and written in the
+  // order it was recorded, as the triggers write it.
   await db.query(
     `INSERT INTO job_events (job_id, revision, status, attempt, updated_at, recorded_at)
-     SELECT id, revision, status, attempt, updated_at, now() - random() * interval '50 minutes' FROM jobs`,
+     SELECT id, revision, status, attempt, updated_at,
+            now() - interval '50 minutes' + row_number() OVER (ORDER BY created_at) * (interval '50 minutes' / count(*) OVER ())
+     FROM jobs`,
   );
   await db.query('RESET session_replication_role');
   await db.query('VACUUM ANALYZE jobs');

@@ -744,8 +744,12 @@ const queueChanges = z.object({
 });
 export type QueueChanges = z.infer<typeof queueChanges>;
 
-/** The most events (of every tenant) one queue-depth read scans, newest first: it bounds what a busy hour costs. */
-export const MAX_QUEUE_DEPTH_EVENTS = 20_000;
+/**
+ * The most events (of every tenant) one queue-depth read scans, newest first: it bounds what a busy hour costs.
+ * Each kept event costs a primary-key lookup of its job's tenant (about 240 ms for 20,000 on the loaded 2-core
+ * bench machine); a service that changes jobs faster than this per window gets depths for its recent minutes only.
+ */
+export const MAX_QUEUE_DEPTH_EVENTS = 10_000;
 
 /**
  * What queue depth over time is computed from: a tenant's QUEUED jobs now, and the net change of that count in
@@ -760,12 +764,13 @@ export const MAX_QUEUE_DEPTH_EVENTS = 20_000;
  * The log is complete from `completeSince` on: pruning deletes the oldest events first, and retention deletes
  * the oldest finished jobs first (with their events, which are all older than their finish), so every change
  * after the later of the oldest event and the oldest finished job is still here. At most
- * MAX_QUEUE_DEPTH_EVENTS events are read, newest first (of every tenant: a job's tenant is looked up by primary
- * key, as a scalar subquery so that the planner never trades the lookups for a hash join over all of jobs);
- * when there were more, completeSince moves up to the oldest one read. With 50,000 finished jobs:
+ * MAX_QUEUE_DEPTH_EVENTS events are read, newest first, of every tenant; when there were more, completeSince
+ * moves up to the oldest one read. Only then is each kept event's tenant looked up by primary key, as a scalar
+ * subquery, so that the planner never trades the lookups for a hash join over all of jobs (it did, on 50,000
+ * rows), nor looks up events the limit drops. With 50,000 finished jobs:
  *   Limit -> Index Scan Backward using job_events_recorded_at_idx on job_events e
  *              Index Cond: (recorded_at >= (date_trunc('minute', now()) - '00:59:00'))
- *   then per event read: SubPlan -> Index Scan using jobs_pkey on jobs j (and for a CANCELLED one, job_events_pkey)
+ *   then per event kept: SubPlan -> Index Scan using jobs_pkey on jobs j (and for a CANCELLED one, job_events_pkey)
  * and the QUEUED count from jobs_unfinished_idx, the oldest event and finished job from the first entry of
  * job_events_recorded_at_idx and jobs_finished_at_idx.
  */
@@ -778,8 +783,7 @@ export async function countQueueChangesPerMinute(db: CommonQueryMethods, tenant:
         THEN greatest(oldest_event, (SELECT min(finished_at) FROM jobs WHERE finished_at IS NOT NULL)) END AS complete_since
       FROM (SELECT min(recorded_at) AS oldest_event FROM job_events) oldest
     ), newest AS MATERIALIZED (
-      SELECT e.job_id, e.revision, e.status, e.progress, e.cancel_requested_at, e.recorded_at,
-        (SELECT j.tenant FROM jobs j WHERE j.id = e.job_id) AS tenant
+      SELECT e.job_id, e.revision, e.status, e.progress, e.cancel_requested_at, e.recorded_at
       FROM job_events e WHERE e.recorded_at >= ${from}
       ORDER BY e.recorded_at DESC
       LIMIT ${MAX_QUEUE_DEPTH_EVENTS}
@@ -792,7 +796,8 @@ export async function countQueueChangesPerMinute(db: CommonQueryMethods, tenant:
             (SELECT p.status = 'queued' FROM job_events p WHERE p.job_id = e.job_id AND p.revision = e.revision - 1),
             e.cancel_requested_at > (SELECT oldest_event FROM log))
           ELSE false END)::int AS delta
-      FROM newest e WHERE e.tenant = ${tenant}
+      -- The tenant is looked up only for the events kept, after the limit.
+      FROM newest e WHERE (SELECT j.tenant FROM jobs j WHERE j.id = e.job_id) = ${tenant}
     )
     SELECT (SELECT count(*)::int FROM jobs WHERE tenant = ${tenant} AND status = 'queued') AS "queuedNow",
       (SELECT ${isoValue(sql.fragment`CASE WHEN (SELECT count(*) FROM newest) < ${MAX_QUEUE_DEPTH_EVENTS} THEN complete_since
