@@ -1,7 +1,16 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { createJobqlClient, type Job, type JobqlClient, JobqlError } from '../src/client/index.ts';
+import {
+  createJobqlClient,
+  type Job,
+  type JobqlClient,
+  type JobqlClientOptions,
+  JobqlError,
+  type ReconnectEvent,
+} from '../src/client/index.ts';
 import { useTestApp } from './helpers/app.ts';
 import { useTestDatabase } from './helpers/database.ts';
+import { startDatabaseProxy } from './helpers/db-proxy.ts';
+import { waitFor } from './helpers/wait.ts';
 
 // jobql/client against the real app in this process: each call, its types' shapes, and its errors as
 // JobqlError values with the server's code. Reconnects against killed processes: client-reconnect.test.ts.
@@ -13,8 +22,8 @@ afterAll(() => {
   for (const client of clients.splice(0)) client.dispose();
 });
 
-function client(transport: 'ws' | 'sse' = 'ws'): JobqlClient {
-  const created = createJobqlClient({ url: app.url, transport });
+function client(transport: 'ws' | 'sse' = 'ws', options: Partial<JobqlClientOptions> = {}): JobqlClient {
+  const created = createJobqlClient({ url: app.url, transport, reconnect: { initialDelayMs: 100, maxDelayMs: 500 }, ...options });
   clients.push(created);
   return created;
 }
@@ -108,6 +117,41 @@ describe('errors are JobqlError values carrying the server code', () => {
 });
 
 describe.each(['ws', 'sse'] as const)('watches over %s', (transport) => {
+  test('watchJob takes a connection that falls silent for a dropped one: it reconnects and misses nothing', async () => {
+    // The proxy holds every byte (a NAT that forgot the flow): nothing arrives and nothing closes.
+    const proxy = await startDatabaseProxy(app.url);
+    try {
+      const jobs = client(transport, { url: proxy.url, heartbeatTimeoutMs: 1500 });
+      const job = await jobs.createJob({ kind: 'sleep', input: { ms: 8000 } });
+      const states: Job[] = [];
+      const reconnects: ReconnectEvent[] = [];
+      // What the job was doing when the watch gave up: still RUNNING unless the silence went unnoticed until the
+      // job ended and the server closed the stream.
+      let statusAtReconnect: Promise<string | undefined> | undefined;
+      const onReconnect = (event: ReconnectEvent) => {
+        reconnects.push(event);
+        statusAtReconnect ??= client()
+          .getJob(job.id)
+          .then((current) => current?.status);
+      };
+      const done = (async () => {
+        for await (const state of jobs.watchJob(job.id, { onReconnect })) states.push(state);
+      })();
+      await waitFor('the job to be a quarter done', async () => (states.some((s) => (s.progress ?? 0) >= 0.25) ? true : undefined));
+      proxy.pause();
+      await waitFor('the watch to give up on the silent connection', async () => (reconnects.length > 0 ? true : undefined));
+      expect(await statusAtReconnect).toBe('RUNNING');
+      await proxy.resume();
+      await done;
+      const revisions = states.map((state) => state.revision);
+      expect(revisions).toEqual(Array.from({ length: revisions.length }, (_, i) => (revisions[0] as number) + i));
+      expect(states.at(-1)).toMatchObject({ status: 'COMPLETED', result: { sleptMs: 8000 } });
+      expect(reconnects[0]?.error?.code).toBe('NETWORK_ERROR');
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test('watchJob yields each revision once, in order, and ends after the final state', async () => {
     const jobs = client(transport);
     const job = await jobs.createJob({ kind: 'sleep', input: { ms: 400 } });
@@ -140,5 +184,35 @@ describe.each(['ws', 'sse'] as const)('watches over %s', (transport) => {
     }
     await feed.return(undefined);
     expect(result.value).toMatchObject({ kind: 'echo', status: 'COMPLETED', input: { feed: true } });
+  });
+  test('watchJob survives a network cut: it reconnects to the same server and resumes after its last revision', async () => {
+    // A TCP proxy (the one the database tests use) between the client and the server, cut mid-job.
+    const proxy = await startDatabaseProxy(app.url);
+    try {
+      const jobs = client(transport, { url: proxy.url });
+      const job = await jobs.createJob({ kind: 'sleep', input: { ms: 2000 } });
+      const states: Job[] = [];
+      const reconnects: ReconnectEvent[] = [];
+      const done = (async () => {
+        for await (const state of jobs.watchJob(job.id, { onReconnect: (event) => reconnects.push(event) })) states.push(state);
+      })();
+      await waitFor('the job to be a quarter done', async () => (states.some((s) => (s.progress ?? 0) >= 0.25) ? true : undefined));
+      await proxy.cut();
+      // Revisions are written while the client is away; they must come from the server's event log.
+      const away = states.at(-1)?.revision as number;
+      await waitFor('the job to move on', async () => ((await client().getJob(job.id))?.revision ?? 0) > away + 2 || undefined);
+      await proxy.resume();
+      await done;
+      const revisions = states.map((state) => state.revision);
+      expect(revisions).toEqual(Array.from({ length: revisions.length }, (_, i) => (revisions[0] as number) + i));
+      expect(states.at(-1)).toMatchObject({ status: 'COMPLETED', result: { sleptMs: 2000 } });
+      expect(reconnects.length).toBeGreaterThan(0);
+      // It resumed after the last revision it had yielded (at least the one it had when the cut came).
+      expect(reconnects[0]?.error?.code).toBe('NETWORK_ERROR');
+      expect(revisions).toContain(reconnects[0]?.afterRevision);
+      expect(reconnects[0]?.afterRevision).toBeGreaterThanOrEqual(away);
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -44,6 +44,11 @@ export type JobqlClientOptions = {
   webSocketImpl?: unknown;
   /** How watches reconnect after the connection drops. */
   reconnect?: ReconnectOptions;
+  /**
+   * A watch's connection that hears nothing from the server for this long (ms) is taken for dead and
+   * reconnected. Default 30000; keep it above the server's SSE keep-alive interval (12 s).
+   */
+  heartbeatTimeoutMs?: number;
 };
 
 const MAX_AWAIT_MS = 60_000;
@@ -73,6 +78,7 @@ export function createJobqlClient(options: JobqlClientOptions) {
         apiKey: options.apiKey,
         fetch: fetchFn,
         webSocketImpl: options.webSocketImpl ?? globalThis.WebSocket,
+        heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 30_000,
       };
       transport ??= options.transport === 'sse' ? createSseTransport(transportOptions) : createWsTransport(transportOptions);
       return transport;

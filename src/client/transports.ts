@@ -1,6 +1,7 @@
 import { createClient as createSseClient, NetworkError } from 'graphql-sse';
 import { createClient as createWsClient } from 'graphql-ws';
 import { asJobqlError, fromGraphQLErrors, fromHttpStatus, type GraphQLErrorShape, JobqlError, networkError } from './errors.ts';
+import { idleTimeoutFetch, wsHeartbeat } from './heartbeat.ts';
 import type { StartSubscription } from './stream.ts';
 
 // The two ways a subscription reaches the server: graphql-ws (one WebSocket for all of a client's
@@ -22,10 +23,15 @@ export type TransportOptions = {
   apiKey: string | undefined;
   fetch: typeof fetch;
   webSocketImpl: unknown;
+  /** Silence from the server past this is a dropped connection (heartbeat.ts). */
+  heartbeatTimeoutMs: number;
 };
 
 export function createWsTransport(options: TransportOptions): Transport {
+  const heartbeat = wsHeartbeat(options.heartbeatTimeoutMs, () => client.terminate());
   const client = createWsClient({
+    keepAlive: heartbeat.keepAlive,
+    on: heartbeat.on,
     url: options.endpoint.replace(/^http/, 'ws'),
     // The server reads the key from connectionParams: browsers cannot set headers on a WebSocket.
     connectionParams: options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : undefined,
@@ -69,7 +75,7 @@ export function createSseTransport(options: TransportOptions): Transport {
   const client = createSseClient({
     url: options.endpoint,
     headers: options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {},
-    fetchFn: options.fetch,
+    fetchFn: idleTimeoutFetch(options.fetch, options.heartbeatTimeoutMs),
     retryAttempts: 0,
   });
   return {
