@@ -10,6 +10,7 @@ import {
 import { useTestApp } from './helpers/app.ts';
 import { useTestDatabase } from './helpers/database.ts';
 import { startDatabaseProxy } from './helpers/db-proxy.ts';
+import { scrape } from './helpers/metrics.ts';
 import { waitFor } from './helpers/wait.ts';
 
 // jobql/client against the real app in this process: each call, its types' shapes, and its errors as
@@ -150,6 +151,31 @@ describe.each(['ws', 'sse'] as const)('watches over %s', (transport) => {
     } finally {
       await proxy.close();
     }
+  });
+
+  test('leaving a watch (break, or its signal aborted) ends its subscription on the server', async () => {
+    const jobs = client(transport);
+    const job = await jobs.createJob({ kind: 'echo', input: {}, runAt: inAnHour() });
+    const active = async () => (await scrape(app.url)).value('jobql_subscriptions_active');
+    // Earlier tests' watches have all ended: none may be left open on the server.
+    const idle = await waitFor('no subscription left open', async () => ((await active()) === 0 ? 0 : undefined));
+    for await (const state of jobs.watchJob(job.id)) {
+      expect(state.status).toBe('QUEUED');
+      expect(await active()).toBe(idle + 1);
+      break;
+    }
+    await waitFor('the subscription to end after break', async () => ((await active()) === idle ? true : undefined));
+    const abort = new AbortController();
+    const statuses: string[] = [];
+    const watched = (async () => {
+      for await (const state of jobs.watchJob(job.id, { signal: abort.signal })) statuses.push(state.status);
+    })();
+    await waitFor('the snapshot', async () => (statuses.length > 0 ? true : undefined));
+    expect(await active()).toBe(idle + 1);
+    abort.abort();
+    await watched;
+    expect(statuses).toEqual(['QUEUED']);
+    await waitFor('the subscription to end after abort', async () => ((await active()) === idle ? true : undefined));
   });
 
   test('watchJob yields each revision once, in order, and ends after the final state', async () => {
