@@ -59,12 +59,38 @@ async function main(): Promise<void> {
   await db.query('CREATE EXTENSION pg_stat_statements');
   mkdirSync(profileDir, { recursive: true });
   log();
-  await profileDrain();
-  await profileCreate();
+  await profileDrain('');
+  await profileCreate('');
+  if (process.env.BENCH_PROFILE_WITHOUT_NOTIFY === '0') return;
+  if (await removeNotify()) {
+    await profileDrain('WHAT-IF, without NOTIFY: ');
+    await profileCreate('WHAT-IF, without NOTIFY: ');
+  }
+}
+
+/**
+ * A what-if on this throwaway database only (src/ and the migrations are untouched): the jobs triggers' functions
+ * recreated without their `PERFORM pg_notify(…)`, to measure what the per-row NOTIFY (and the lock every
+ * notifying transaction takes at commit) costs the drain and createJob. Live updates and the runner's wake-ups
+ * are then off: the runner finds work by polling, which a backlog keeps busy anyway. Skipped when no function
+ * matches (the triggers changed shape); BENCH_PROFILE_WITHOUT_NOTIFY=0 skips it.
+ */
+async function removeNotify(): Promise<boolean> {
+  const { rows } = await db.query<{ definition: string }>(
+    `SELECT /* bench */ pg_get_functiondef(p.oid) AS definition FROM pg_proc p
+      WHERE p.pronamespace = 'public'::regnamespace AND p.prosrc ILIKE '%pg_notify%'`,
+  );
+  const stripped = rows.map((row) => row.definition.replace(/PERFORM\s+pg_notify\s*\([^;]*\);/gis, ''));
+  if (rows.length === 0 || stripped.some((definition) => /pg_notify/i.test(definition))) {
+    log('(what-if without NOTIFY skipped: the functions that notify do not have the expected shape)');
+    return false;
+  }
+  for (const definition of stripped) await db.query(definition);
+  return true;
 }
 
 /** The drain: jobs inserted first, then one server process runs them all. */
-async function profileDrain(): Promise<void> {
+async function profileDrain(prefix: string): Promise<void> {
   await db.query(`/* bench */ TRUNCATE jobs CASCADE`);
   await db.query(
     `/* bench */ INSERT INTO jobs (id, kind, input) SELECT gen_random_uuid(), 'echo', '{}'::jsonb FROM generate_series(1, $1::int)`,
@@ -73,7 +99,7 @@ async function profileDrain(): Promise<void> {
   await db.query('/* bench */ VACUUM ANALYZE jobs');
   await db.query('/* bench */ CHECKPOINT');
   await profileStep({
-    name: `drain of ${DRAIN_JOBS.toLocaleString('en-US')} pre-inserted echo jobs, 1 server process, WORKER_CONCURRENCY=${WORKERS}`,
+    name: `${prefix}drain of ${DRAIN_JOBS.toLocaleString('en-US')} pre-inserted echo jobs, 1 server process, WORKER_CONCURRENCY=${WORKERS}`,
     workerConcurrency: WORKERS,
     countedBy: 'finished_at',
     load: async () => {
@@ -91,7 +117,7 @@ async function profileDrain(): Promise<void> {
 }
 
 /** createJob over HTTP from 16 callers to one API-only process (after a warm-up outside the window). */
-async function profileCreate(): Promise<void> {
+async function profileCreate(prefix: string): Promise<void> {
   await db.query(`/* bench */ TRUNCATE jobs CASCADE`);
   await db.query('/* bench */ VACUUM ANALYZE jobs');
   const body = createJobBody('echo', { n: 1 });
@@ -106,7 +132,7 @@ async function profileCreate(): Promise<void> {
     }
   };
   await profileStep({
-    name: `${CREATES.toLocaleString('en-US')} createJob calls over HTTP from ${CALLERS} callers, 1 API-only server process`,
+    name: `${prefix}${CREATES.toLocaleString('en-US')} createJob calls over HTTP from ${CALLERS} callers, 1 API-only server process`,
     workerConcurrency: 0,
     countedBy: 'created_at',
     warmup: (server) => calls(server, CREATE_WARMUP).then(() => {}),
@@ -155,7 +181,7 @@ async function profileStep(options: StepOptions): Promise<void> {
       fromWall,
     ]);
     window = { fromUs, toUs, seconds: (toUs - fromUs) / 1e6, jobs: rows[0]?.n ?? 0 };
-    log(`   ${window.jobs} jobs in ${window.seconds.toFixed(2)} s; ${formatCpuShare(cpu)}`);
+    log(`   ${window.jobs} jobs in ${window.seconds.toFixed(2)} s (${Math.round(window.jobs / window.seconds)}/s); ${formatCpuShare(cpu)}`);
     await printStatements(window.jobs);
   } finally {
     await server.stop();

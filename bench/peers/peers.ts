@@ -38,6 +38,7 @@ export type Peer = {
 export async function openGraphileWorker(databaseName: string, connectionString: string, callers: number): Promise<Peer> {
   await runMigrations({ connectionString, logger: undefined });
   const pool = new pg.Pool({ connectionString, max: callers, application_name: 'bench graphile-worker utils' });
+  pool.on('error', (error) => process.stderr.write(`graphile-worker utils pool error: ${error.message}\n`));
   const utils: WorkerUtils = await makeWorkerUtils({ pgPool: pool });
   const db = new pg.Client({ connectionString, application_name: 'bench graphile-worker' });
   await db.connect();
