@@ -174,7 +174,7 @@ export async function startPeerWorker(
     clearTimeout(timer);
   };
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${mode} worker did not start within 60 s (log: ${logFile})`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`${mode} worker did not start within 120 s (log: ${logFile})`)), 120_000);
     child.on('message', (message: { type: string; at?: number; message?: string }) => {
       if (message.type === 'ready') {
         clearTimeout(timer);

@@ -35,6 +35,8 @@ const PICKUP_JOBS = 250;
 const PICKUP_WARMUP = 20;
 const OTHERS_WARN_PERCENT = 20;
 const RUN_TIMEOUT_MS = 30 * 60_000;
+/** Starting three Node processes at once on a 2-core machine that others load can take half a minute. */
+const START_TIMEOUT_MS = 120_000;
 
 const runStarted = performance.now();
 const postgres = await benchPostgres();
@@ -135,7 +137,14 @@ type CreateSetup = { name: string; database: string; pids: () => number[]; call:
 async function measureCreates(): Promise<void> {
   log(`1. create: ${CREATES} jobs from ${CALLERS} concurrent callers per system and round (after ${CREATE_WARMUP} warm-up calls)`);
   const start = (name: string) =>
-    startServerProcess({ name, databaseUrl: databaseUrl(databases.jobql), workerConcurrency: 0, logDir, execArgv: serverExecArgv });
+    startServerProcess({
+      name,
+      databaseUrl: databaseUrl(databases.jobql),
+      workerConcurrency: 0,
+      logDir,
+      execArgv: serverExecArgv,
+      startTimeoutMs: START_TIMEOUT_MS,
+    });
   const [first, second] = await Promise.all([start('create-api-1'), start('create-api-2')]);
   const yoga = await startTrivialYoga(path.join(logDir, 'trivial-yoga.log'));
   const body = createJobBody('echo', { n: 1 });
@@ -243,6 +252,7 @@ async function drainJobql(processes: number, round: number): Promise<{ rate: num
         workerConcurrency: WORKERS,
         logDir,
         execArgv: serverExecArgv,
+        startTimeoutMs: START_TIMEOUT_MS,
       }),
     ),
   );
@@ -341,6 +351,7 @@ async function pickupJobql(round: number): Promise<{ latencies: number[]; cpu: C
     workerConcurrency: WORKERS,
     logDir,
     execArgv: serverExecArgv,
+    startTimeoutMs: START_TIMEOUT_MS,
   });
   const client = createGraphQLClient(server.graphqlUrl, 1);
   const body = createJobBody('echo', { n: 1 });
