@@ -1,19 +1,29 @@
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
-// Typed operations for the tests: test/operations/*.graphql checked against the committed schema.graphql.
+const typeConfig = {
+  importExtension: '.ts',
+  useTypeImports: true,
+  enumsAsTypes: true,
+  scalars: { DateTime: 'string', JSON: 'unknown', ID: 'string' },
+};
+
+// Typed operations checked against the committed schema.graphql: the tests' (test/operations) and the client's
+// (src/client/operations.graphql). The client's documents are emitted as strings (documentMode 'string'), so
+// that jobql/client needs no graphql-js at run time in a browser: graphql-ws and graphql-sse send the text.
 const config: CodegenConfig = {
   schema: 'schema.graphql',
-  documents: ['test/operations/**/*.graphql'],
   generates: {
     'test/generated/': {
+      documents: ['test/operations/**/*.graphql'],
       preset: 'client',
       presetConfig: { fragmentMasking: false, gqlTagName: 'graphql' },
-      config: {
-        importExtension: '.ts',
-        useTypeImports: true,
-        enumsAsTypes: true,
-        scalars: { DateTime: 'string', JSON: 'unknown', ID: 'string' },
-      },
+      config: typeConfig,
+    },
+    'src/client/generated/': {
+      documents: ['src/client/operations.graphql'],
+      preset: 'client',
+      presetConfig: { fragmentMasking: false, gqlTagName: 'graphql' },
+      config: { ...typeConfig, documentMode: 'string' },
     },
   },
   silent: true,

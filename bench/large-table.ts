@@ -6,7 +6,16 @@
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { createDatabasePool } from '../src/db/pool.ts';
-import { countUnfinishedJobs, deleteFinishedJobs, listJobs, pruneJobEvents } from '../src/jobs/job-queries.ts';
+import {
+  countFinishedJobsPerMinute,
+  countJobsByKindAndStatus,
+  countQueueChangesPerMinute,
+  countUnfinishedJobs,
+  deleteFinishedJobs,
+  listJobHistory,
+  listJobs,
+  pruneJobEvents,
+} from '../src/jobs/job-queries.ts';
 import { percentile } from './http-load.ts';
 
 const ROUNDS = 20;
@@ -40,10 +49,13 @@ export async function measureLargeTable(options: {
   await db.query(`INSERT INTO jobs (id, kind, input) SELECT gen_random_uuid(), 'sleep', '{"ms": 1}' FROM generate_series(1, $1::int)`, [
     queued,
   ]);
-  // The event log keeps an hour: all of it recent, as in a service that prunes every minute.
+  // The event log keeps an hour: all of it recent, as in a service that prunes every minute, and written in the
+  // order it was recorded, as the triggers write it.
   await db.query(
     `INSERT INTO job_events (job_id, revision, status, attempt, updated_at, recorded_at)
-     SELECT id, revision, status, attempt, updated_at, now() - random() * interval '50 minutes' FROM jobs`,
+     SELECT id, revision, status, attempt, updated_at,
+            now() - interval '50 minutes' + row_number() OVER (ORDER BY created_at) * (interval '50 minutes' / count(*) OVER ())
+     FROM jobs`,
   );
   await db.query('RESET session_replication_role');
   await db.query('VACUUM ANALYZE jobs');
@@ -53,6 +65,7 @@ export async function measureLargeTable(options: {
   );
 
   const pool = await createDatabasePool(options.databaseUrl, 2);
+  const someJob = (await db.query<{ id: string }>('SELECT id FROM jobs LIMIT 1')).rows[0]?.id as string;
   const statements: Array<[string, () => Promise<unknown>]> = [
     ['countUnfinishedJobs (metrics gauges)', () => countUnfinishedJobs(pool, 10_000)],
     ['deleteFinishedJobs (retention 30 d, batch 500, none due)', () => deleteFinishedJobs(pool, 30 * 24 * 3_600_000, 500)],
@@ -69,6 +82,12 @@ export async function measureLargeTable(options: {
       'listJobs status FAILED, kind echo (common)',
       () => listJobs(pool, { tenant: 'default', statuses: ['failed'], kind: 'echo', after: null, limit: 20 }),
     ],
+    // A dashboard's numbers: what they read grows with the window's finishes, not with the table.
+    ['countJobsByKindAndStatus (jobStats, finished in the last hour)', () => countJobsByKindAndStatus(pool, 'default', 60)],
+    ['countJobsByKindAndStatus (jobStats, last 24 h: the whole table here)', () => countJobsByKindAndStatus(pool, 'default', 1440)],
+    ['countFinishedJobsPerMinute (jobThroughput, 60 minutes)', () => countFinishedJobsPerMinute(pool, 'default', 60)],
+    ['countQueueChangesPerMinute (jobThroughput, 60 minutes of events)', () => countQueueChangesPerMinute(pool, 'default', 60)],
+    ['listJobHistory (Job.history, first 50)', () => listJobHistory(pool, 'default', someJob, 0, 50)],
   ];
   const rows: LargeTableRow[] = [];
   try {

@@ -16,16 +16,18 @@ export type BenchPostgres = {
 /**
  * The PostgreSQL server the bench measures against, by the same rule as `npm start` and `npm test`:
  * DATABASE_URL's server when it is set, else an embedded PostgreSQL started for this run in a temporary
- * folder on a free port, so that `npm run bench` works on a machine with no database server.
+ * folder on a free port, so that `npm run bench` works on a machine with no database server. `embeddedOnly`
+ * ignores DATABASE_URL, for a run that needs server `settings` a shared server lacks (bench/profile.ts needs
+ * pg_stat_statements preloaded).
  */
-export async function benchPostgres(): Promise<BenchPostgres> {
-  const fromEnvironment = process.env.DATABASE_URL?.trim();
+export async function benchPostgres(options: { embeddedOnly?: boolean; settings?: Record<string, string> } = {}): Promise<BenchPostgres> {
+  const fromEnvironment = options.embeddedOnly ? undefined : process.env.DATABASE_URL?.trim();
   if (fromEnvironment) return { serverUrl: new URL(fromEnvironment), origin: 'from DATABASE_URL', stop: async () => {} };
   const dir = await mkdtemp(path.join(os.tmpdir(), 'jobql-bench-pg-'));
   // mkdtemp makes a folder only its owner can enter; as root, PostgreSQL runs as the postgres user.
   await chmod(dir, 0o755);
   try {
-    const embedded = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort());
+    const embedded = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort(), { settings: options.settings });
     const serverUrl = new URL(embedded.databaseUrl);
     serverUrl.pathname = '/postgres';
     return {

@@ -1,6 +1,15 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createPool, type DatabasePool, type Interceptor } from 'slonik';
-import { countUnfinishedJobs, deleteFinishedJobs, listJobs, pruneJobEvents } from '../src/jobs/job-queries.ts';
+import {
+  countFinishedJobsPerMinute,
+  countJobsByKindAndStatus,
+  countQueueChangesPerMinute,
+  countUnfinishedJobs,
+  deleteFinishedJobs,
+  listJobHistory,
+  listJobs,
+  pruneJobEvents,
+} from '../src/jobs/job-queries.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 
 // With a large history of finished jobs, the statements that run on a timer (gauges, retention, event
@@ -25,6 +34,10 @@ const explained: Record<string, string> = {
   deleteFinishedJobs: 'FORMAT JSON',
   pruneJobEvents: 'FORMAT JSON',
   listJobs: 'ANALYZE, FORMAT JSON',
+  countJobsByKindAndStatus: 'FORMAT JSON',
+  countFinishedJobsPerMinute: 'FORMAT JSON',
+  countQueueChangesPerMinute: 'FORMAT JSON',
+  listJobHistory: 'FORMAT JSON',
 };
 
 const explainInterceptor: Interceptor = {
@@ -66,14 +79,16 @@ beforeAll(async () => {
   db = await createTestDatabase();
   // Finished jobs of four kinds, created over the last day; failures and cancellations are all of kind echo,
   // so FAILED sleep jobs are a rare combination of two common values. Then 1,000 queued jobs and 20 running,
-  // and an event per job, all recent. Triggers off: the events are written here, and nothing listens.
+  // and an event per job, recorded when the job last changed. Triggers off: the events are written here, and
+  // nothing listens.
   await db.query(`
     SET session_replication_role = replica;
     INSERT INTO jobs (id, tenant, kind, status, input, error, error_code, attempt, worker_id, created_at, updated_at,
                       started_at, finished_at, run_at)
-    SELECT gen_random_uuid(), 'default', kind, status, '{}', CASE WHEN status = 'failed' THEN 'x' END,
+    SELECT gen_random_uuid(), tenant, kind, status, '{}', CASE WHEN status = 'failed' THEN 'x' END,
            CASE WHEN status = 'failed' THEN 'JOB_FAILED' END, 1, 1, t, t, t, t + interval '1 second', t
     FROM generate_series(1, ${FINISHED}) n,
+      LATERAL (SELECT CASE WHEN n % 3 = 0 THEN 'other' ELSE 'default' END AS tenant) o,
       LATERAL (SELECT now() - interval '1 day' + n * (interval '1 day' / ${FINISHED}) AS t,
                       (ARRAY['echo', 'sleep', 'fail', 'flaky'])[1 + n % 4] AS kind) k,
       LATERAL (SELECT CASE WHEN kind = 'echo' AND n % 8 = 0 THEN 'failed'
@@ -81,8 +96,8 @@ beforeAll(async () => {
     INSERT INTO jobs (id, kind, input) SELECT gen_random_uuid(), 'sleep', '{"ms": 1}' FROM generate_series(1, 1000);
     INSERT INTO jobs (id, kind, input, status, worker_id, started_at, attempt)
     SELECT gen_random_uuid(), 'sleep', '{"ms": 1}', 'running', 1, now(), 1 FROM generate_series(1, 20);
-    INSERT INTO job_events (job_id, revision, status, attempt, updated_at)
-    SELECT id, revision, status, attempt, updated_at FROM jobs;
+    INSERT INTO job_events (job_id, revision, status, attempt, updated_at, recorded_at)
+    SELECT id, revision, status, attempt, updated_at, updated_at FROM jobs;
     RESET session_replication_role;
     ANALYZE jobs;
     ANALYZE job_events;
@@ -120,3 +135,31 @@ for (const statuses of [['failed'], ['failed', 'cancelled']] as const) {
     expect(skipped).toBeLessThan(100);
   });
 }
+
+// A dashboard's numbers: unfinished jobs in full, finished ones over a recent window, the event log's window.
+test('jobStats reads unfinished jobs and the last hour of finished ones through indexes', async () => {
+  await countJobsByKindAndStatus(pool, 'default', 60);
+  expectIndexOnly(planOf('countJobsByKindAndStatus'), 'jobs');
+  const indexes = nodes(planOf('countJobsByKindAndStatus')).map((node) => node['Index Name']);
+  expect(indexes).toContain('jobs_finished_at_idx');
+});
+
+test("jobThroughput reads the window's finished jobs through the finished_at index", async () => {
+  await countFinishedJobsPerMinute(pool, 'default', 60);
+  expectIndexOnly(planOf('countFinishedJobsPerMinute'), 'jobs');
+  expect(nodes(planOf('countFinishedJobsPerMinute')).map((node) => node['Index Name'])).toContain('jobs_finished_at_idx');
+});
+
+test("queue depth reads the window's events and their jobs through indexes", async () => {
+  await countQueueChangesPerMinute(pool, 'default', 60);
+  expectIndexOnly(planOf('countQueueChangesPerMinute'), 'jobs');
+  expectIndexOnly(planOf('countQueueChangesPerMinute'), 'job_events');
+});
+
+test("a job's history reads its events by primary key", async () => {
+  const [row] = await db.query<{ id: string }>('SELECT id FROM jobs LIMIT 1');
+  await listJobHistory(pool, 'default', row?.id as string, 0, 50);
+  const all = nodes(planOf('listJobHistory'));
+  expect(all.filter((node) => node['Relation Name'] !== undefined).map((node) => node['Node Type'])).not.toContain('Seq Scan');
+  expect(all.some((node) => node['Index Name'] === 'job_events_pkey')).toBe(true);
+});

@@ -46,7 +46,10 @@ while (!['completed', 'failed', 'cancelled'].includes(job.status)) {
 }
 const rejected = await app.createJob('echo', {}).then(() => null, (error) => error.code);
 await app.stop();
-process.stdout.write(JSON.stringify({ url: app.url, status: job.status, result: job.result, maxAttempts: job.maxAttempts, rejected }));
+const { createJobqlClient } = await import('jobql/client');
+process.stdout.write(
+  JSON.stringify({ url: app.url, status: job.status, result: job.result, maxAttempts: job.maxAttempts, rejected, client: typeof createJobqlClient }),
+);
 `;
 
 // Type-checked with the repository's tsc as a user's editor would: the exports map's types, the .d.ts files'
@@ -142,7 +145,7 @@ test('npx jobql start --kinds ./kinds runs a .ts kind: createJob over HTTP compl
   }
 });
 
-test('a script imports startJobql from the installed package and runs its own kind (and only that: no demo kinds)', async () => {
+test('a script imports startJobql from the installed package and runs its own kind (and only that: no demo kinds); jobql/client imports too', async () => {
   const { stdout } = await runCommand('node', ['script.ts', newDatabase()], { cwd: project, timeoutMs: 60_000 });
   expect(JSON.parse(stdout)).toEqual({
     url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
@@ -150,6 +153,7 @@ test('a script imports startJobql from the installed package and runs its own ki
     result: { words: 4 },
     maxAttempts: 2,
     rejected: 'BAD_USER_INPUT',
+    client: 'function',
   });
 });
 

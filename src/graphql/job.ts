@@ -5,14 +5,14 @@ import type { CreateJobRequest } from '../jobs/job-service.ts';
 import { MAX_JSON_DEPTH } from '../jobs/json-check.ts';
 import { builder } from './builder.ts';
 
-const JobStatus = builder.enumType('JobStatus', {
+export const JobStatus = builder.enumType('JobStatus', {
   description: 'Where a job is in its life. COMPLETED, FAILED and CANCELLED are final.',
   values: Object.fromEntries(jobStatuses.map((status) => [status.toUpperCase(), { value: status }])) as {
     [S in (typeof jobStatuses)[number] as Uppercase<S>]: { value: S };
   },
 });
 
-const JobError = builder.objectRef<{ code: string; message: string }>('JobError').implement({
+export const JobError = builder.objectRef<{ code: string; message: string }>('JobError').implement({
   description: 'Why an attempt of a job failed.',
   fields: (t) => ({
     code: t.exposeString('code', {

@@ -3,6 +3,9 @@ import { builder } from './builder.ts';
 import './scalars.ts';
 import './job.ts';
 import './kind.ts';
+import './job-history.ts';
+import './job-stats.ts';
+import './throughput.ts';
 
 let built: GraphQLSchema | null = null;
 

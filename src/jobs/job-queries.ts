@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { sql } from '../db/sql.ts';
 import type { JobCursor } from './cursor.ts';
 import { FailureCode } from './failure-codes.ts';
-import { type Job, type JobStatus, type JsonValue, jobRow } from './job.ts';
+import { type Job, type JobStatus, type JsonValue, jobRow, jobStatuses } from './job.ts';
 
 // Every statement on `jobs`, one named function each. Callers pass the pool or a transaction.
 // The /* name */ comment on each statement makes it recognisable in pg_stat_activity and in logs.
@@ -30,6 +30,9 @@ const eventColumns = sql.fragment`
   ${isoOf('j', 'created_at')} AS "createdAt", ${isoOf('e', 'updated_at')} AS "updatedAt",
   ${isoOf('e', 'started_at')} AS "startedAt", ${isoOf('e', 'finished_at')} AS "finishedAt",
   ${isoOf('e', 'run_at')} AS "runAt", ${isoOf('e', 'cancel_requested_at')} AS "cancelRequestedAt"`;
+
+/** A timestamp expression as the API's ISO-8601 UTC text with microseconds (as jobColumns does for columns). */
+const isoValue = (value: FragmentSqlToken) => sql.fragment`to_char((${value}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 const NOT_RESUMED = 'A job is not resumed: it is retried from the start while it has attempts left.';
 
@@ -794,4 +797,205 @@ export async function pruneCronTicks(db: CommonQueryMethods, olderThanMs: number
       LIMIT ${batchSize}
     ))`);
   return result.rowCount;
+}
+
+// ---- Numbers for dashboards (Query.jobStats, Query.jobThroughput) and a job's history (Job.history) ----
+// Each reads a tenant's unfinished jobs, its jobs finished in a bounded recent window, or the event log's
+// recent rows: never the whole finished history (plans in test/large-table-plans.test.ts).
+
+const kindStatusCount = z.object({
+  kind: z.string(),
+  status: z.enum(jobStatuses),
+  count: z.number().int(),
+  /** QUEUED only: how many are not yet due (run_at in the future); 0 otherwise. */
+  scheduled: z.number().int(),
+  /** QUEUED only: seconds since the oldest was created, and since the longest-waiting due one fell due. */
+  oldestAgeSeconds: z.number().nullable(),
+  oldestDueAgeSeconds: z.number().nullable(),
+});
+export type KindStatusCount = z.infer<typeof kindStatusCount>;
+
+/**
+ * A tenant's jobs per (kind, status): every QUEUED and RUNNING job, and the jobs that finished within the last
+ * `finishedWithinMinutes`, in one statement (one snapshot: the numbers add up). The unfinished part reads the
+ * partial index of unfinished jobs; the finished part reads jobs_finished_at_idx from the window's start (an
+ * index condition on now(), which is stable; clock_timestamp() would not be). With 50,000 finished jobs of two
+ * tenants (test/large-table-plans.test.ts):
+ *   Append -> Aggregate -> Bitmap Heap Scan on jobs (Filter: tenant = 'default')
+ *                            -> Bitmap Index Scan on jobs_unfinished_idx
+ *          -> Aggregate -> Index Scan using jobs_finished_at_idx on jobs
+ *                            Index Cond: (finished_at >= (now() - '01:00:00'))   Filter: (tenant = 'default')
+ * It costs what the unfinished jobs and the window's finishes (of every tenant) cost, whatever the table's
+ * size. A (tenant, finished_at) index would skip other tenants' finishes; on that table the planner preferred
+ * this one, so none was added.
+ */
+export async function countJobsByKindAndStatus(
+  db: CommonQueryMethods,
+  tenant: string,
+  finishedWithinMinutes: number,
+): Promise<{ at: string; finishedSince: string; counts: readonly KindStatusCount[] }> {
+  const row = await db.one(sql.type(z.object({ at: z.string(), finishedSince: z.string(), counts: z.array(kindStatusCount) }))`
+    /* countJobsByKindAndStatus */
+    WITH unfinished AS (
+      SELECT kind, status, count(*)::int AS count,
+        count(*) FILTER (WHERE status = 'queued' AND run_at > now())::int AS scheduled,
+        extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'queued'))::float8 AS "oldestAgeSeconds",
+        extract(epoch FROM now() - min(run_at) FILTER (WHERE status = 'queued' AND run_at <= now()))::float8 AS "oldestDueAgeSeconds"
+      FROM jobs WHERE tenant = ${tenant} AND status IN ('queued', 'running')
+      GROUP BY kind, status
+    ), finished AS (
+      SELECT kind, status, count(*)::int AS count, 0 AS scheduled, NULL::float8 AS "oldestAgeSeconds",
+        NULL::float8 AS "oldestDueAgeSeconds"
+      FROM jobs WHERE tenant = ${tenant} AND finished_at >= now() - make_interval(mins => ${finishedWithinMinutes})
+      GROUP BY kind, status
+    )
+    SELECT ${isoValue(sql.fragment`now()`)} AS at, ${isoValue(sql.fragment`now() - make_interval(mins => ${finishedWithinMinutes})`)} AS "finishedSince",
+      coalesce((SELECT json_agg(c ORDER BY c.kind, c.status) FROM (SELECT * FROM unfinished UNION ALL SELECT * FROM finished) c), '[]')
+        AS counts`);
+  return { at: row.at, finishedSince: row.finishedSince, counts: row.counts };
+}
+
+const minuteBucket = z.object({ start: z.string(), completed: z.number().int(), failed: z.number().int(), cancelled: z.number().int() });
+export type MinuteBucket = z.infer<typeof minuteBucket>;
+
+/**
+ * A tenant's jobs finished in each of the last `minutes` minutes (the current, partial one last), by final
+ * status; every minute is present, empty ones with zeros. A job counts once, at its latest finish (a retried
+ * job's earlier finish was overwritten). Reads jobs_finished_at_idx from the first minute's start:
+ *   Hash Join -> Aggregate -> Index Scan using jobs_finished_at_idx on jobs
+ *                               Index Cond: (finished_at >= (date_trunc('minute', now()) - '00:59:00'))
+ *             -> Hash -> Function Scan on generate_series
+ */
+export async function countFinishedJobsPerMinute(
+  db: CommonQueryMethods,
+  tenant: string,
+  minutes: number,
+): Promise<readonly MinuteBucket[]> {
+  const from = sql.fragment`date_trunc('minute', now()) - make_interval(mins => ${minutes - 1})`;
+  return db.any(sql.type(minuteBucket)`
+    /* countFinishedJobsPerMinute */
+    WITH finished AS (
+      SELECT date_trunc('minute', finished_at) AS minute,
+        count(*) FILTER (WHERE status = 'completed')::int AS completed,
+        count(*) FILTER (WHERE status = 'failed')::int AS failed,
+        count(*) FILTER (WHERE status = 'cancelled')::int AS cancelled
+      FROM jobs WHERE tenant = ${tenant} AND finished_at >= ${from}
+      GROUP BY 1
+    )
+    SELECT ${isoValue(sql.fragment`m.minute`)} AS start, coalesce(f.completed, 0) AS completed,
+      coalesce(f.failed, 0) AS failed, coalesce(f.cancelled, 0) AS cancelled
+    FROM generate_series(${from}, date_trunc('minute', now()), interval '1 minute') AS m (minute)
+    LEFT JOIN finished f ON f.minute = m.minute
+    ORDER BY m.minute`);
+}
+
+const queueChanges = z.object({
+  queuedNow: z.number().int(),
+  /** From when the event log holds every change (null: it holds none); see countQueueChangesPerMinute. */
+  completeSince: z.string().nullable(),
+  /** Net change of the QUEUED count per minute (`minute` null: changes recorded after now()). */
+  changes: z.array(z.object({ minute: z.string().nullable(), delta: z.number().int() })),
+});
+export type QueueChanges = z.infer<typeof queueChanges>;
+
+/**
+ * The most events (of every tenant) one queue-depth read scans, newest first: it bounds what a busy hour costs.
+ * Each kept event costs a primary-key lookup of its job's tenant (about 240 ms for 20,000 on the loaded 2-core
+ * bench machine); a service that changes jobs faster than this per window gets depths for its recent minutes only.
+ */
+export const MAX_QUEUE_DEPTH_EVENTS = 10_000;
+
+/**
+ * What queue depth over time is computed from: a tenant's QUEUED jobs now, and the net change of that count in
+ * each minute since `minutes` ago, from the event log, in one statement (one snapshot). An event enters the
+ * queue when its status is queued, and leaves it when the revision before it was queued. The only ways out of
+ * the queue are a claim and cancelJob of a queued job, and a claim shows in the event itself: a running
+ * revision with no progress and no cancel request (the claim clears progress; every later running revision
+ * has one or the other). A cancelled revision's predecessor is read from the log (primary key); when pruning
+ * removed it, the cancel request's time tells: a queued job's is written with the cancellation, a running
+ * job's was recorded in an earlier revision, which pruning removed, so it is older than every event left.
+ *
+ * The log is complete from `completeSince` on: pruning deletes the oldest events first, and retention deletes
+ * the oldest finished jobs first (with their events, which are all older than their finish), so every change
+ * after the later of the oldest event and the oldest finished job is still here. At most
+ * MAX_QUEUE_DEPTH_EVENTS events are read, newest first, of every tenant; when there were more, completeSince
+ * moves up to the oldest one read. Only then is each kept event's tenant looked up by primary key, as a scalar
+ * subquery, so that the planner never trades the lookups for a hash join over all of jobs (it did, on 50,000
+ * rows), nor looks up events the limit drops. With 50,000 finished jobs:
+ *   Limit -> Index Scan Backward using job_events_recorded_at_idx on job_events e
+ *              Index Cond: (recorded_at >= (date_trunc('minute', now()) - '00:59:00'))
+ *   then per event kept: SubPlan -> Index Scan using jobs_pkey on jobs j (and for a CANCELLED one, job_events_pkey)
+ * and the QUEUED count from jobs_unfinished_idx, the oldest event and finished job from the first entry of
+ * job_events_recorded_at_idx and jobs_finished_at_idx.
+ */
+export async function countQueueChangesPerMinute(db: CommonQueryMethods, tenant: string, minutes: number): Promise<QueueChanges> {
+  const from = sql.fragment`date_trunc('minute', now()) - make_interval(mins => ${minutes - 1})`;
+  return db.one(sql.type(queueChanges)`
+    /* countQueueChangesPerMinute */
+    WITH log AS (
+      SELECT oldest_event, CASE WHEN oldest_event IS NOT NULL
+        THEN greatest(oldest_event, (SELECT min(finished_at) FROM jobs WHERE finished_at IS NOT NULL)) END AS complete_since
+      FROM (SELECT min(recorded_at) AS oldest_event FROM job_events) oldest
+    ), newest AS MATERIALIZED (
+      SELECT e.job_id, e.revision, e.status, e.progress, e.cancel_requested_at, e.recorded_at
+      FROM job_events e WHERE e.recorded_at >= ${from}
+      ORDER BY e.recorded_at DESC
+      LIMIT ${MAX_QUEUE_DEPTH_EVENTS}
+    ), changes AS (
+      SELECT CASE WHEN e.recorded_at < now() THEN date_trunc('minute', e.recorded_at) END AS minute,
+        (e.status = 'queued')::int - (CASE
+          WHEN e.revision = 1 THEN false
+          WHEN e.status = 'running' THEN e.progress IS NULL AND e.cancel_requested_at IS NULL
+          WHEN e.status = 'cancelled' THEN coalesce(
+            (SELECT p.status = 'queued' FROM job_events p WHERE p.job_id = e.job_id AND p.revision = e.revision - 1),
+            e.cancel_requested_at > (SELECT oldest_event FROM log))
+          ELSE false END)::int AS delta
+      -- The tenant is looked up only for the events kept, after the limit.
+      FROM newest e WHERE (SELECT j.tenant FROM jobs j WHERE j.id = e.job_id) = ${tenant}
+    )
+    SELECT (SELECT count(*)::int FROM jobs WHERE tenant = ${tenant} AND status = 'queued') AS "queuedNow",
+      (SELECT ${isoValue(sql.fragment`CASE WHEN (SELECT count(*) FROM newest) < ${MAX_QUEUE_DEPTH_EVENTS} THEN complete_since
+        ELSE greatest(complete_since, (SELECT min(recorded_at) FROM newest)) END`)} FROM log) AS "completeSince",
+      coalesce((SELECT json_agg(json_build_object('minute', ${isoValue(sql.fragment`minute`)}, 'delta', delta))
+                FROM (SELECT minute, sum(delta)::int AS delta FROM changes GROUP BY minute) per_minute), '[]') AS changes`);
+}
+
+const jobEventRow = z.object({
+  revision: z.number().int(),
+  status: z.enum(jobStatuses),
+  progress: z.number().nullable(),
+  attempt: z.number().int(),
+  error: z.string().nullable(),
+  errorCode: z.string().nullable(),
+  at: z.string(),
+  runAt: z.string().nullable(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  cancelRequestedAt: z.string().nullable(),
+});
+export type JobEventRow = z.infer<typeof jobEventRow>;
+
+/**
+ * One page of a job's revisions from the event log, oldest first, after `afterRevision` (at most `limit` + 1,
+ * to tell whether more follow), and the oldest revision the log still holds for it (null: none; earlier ones
+ * were pruned). Null when the job is not the tenant's. Both read job_events' primary key (job_id, revision).
+ */
+export async function listJobHistory(
+  db: CommonQueryMethods,
+  tenant: string,
+  id: string,
+  afterRevision: number,
+  limit: number,
+): Promise<{ firstRevision: number | null; events: readonly JobEventRow[] } | null> {
+  const time = (column: string) => isoOf('e', column);
+  return db.maybeOne(sql.type(z.object({ firstRevision: z.number().int().nullable(), events: z.array(jobEventRow) }))`
+    /* listJobHistory */
+    SELECT (SELECT min(revision) FROM job_events WHERE job_id = ${id}) AS "firstRevision",
+      coalesce((SELECT json_agg(page ORDER BY page.revision) FROM (
+        SELECT e.revision, e.status, e.progress, e.attempt, e.error, e.error_code AS "errorCode", ${time('recorded_at')} AS at,
+          ${time('run_at')} AS "runAt", ${time('started_at')} AS "startedAt", ${time('finished_at')} AS "finishedAt",
+          ${time('cancel_requested_at')} AS "cancelRequestedAt"
+        FROM job_events e WHERE e.job_id = ${id} AND e.revision > ${afterRevision}
+        ORDER BY e.revision LIMIT ${limit + 1}) page), '[]') AS events
+    FROM jobs WHERE id = ${id} AND tenant = ${tenant}`);
 }

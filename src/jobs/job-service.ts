@@ -7,14 +7,20 @@ import { decodeCursor, encodeCursor } from './cursor.ts';
 import { badUserInput, JobqlError } from './errors.ts';
 import type { Job, JobStatus, JsonValue } from './job.ts';
 import {
+  countFinishedJobsPerMinute,
+  countJobsByKindAndStatus,
+  countQueueChangesPerMinute,
   findJobById,
   findJobByIdempotencyKey,
   insertJob,
+  type JobEventRow,
+  listJobHistory,
   listJobs,
   type NewJob,
   requestCancel,
   requeueFinishedJob,
 } from './job-queries.ts';
+import { type JobStats, summarizeCounts, type ThroughputBucket, withQueueDepth } from './job-stats.ts';
 import { findUnstorableString, MAX_JSON_DEPTH, nestsDeeperThan } from './json-check.ts';
 
 // The use cases the API offers on jobs. Checks every input before any SQL runs, so a bad request costs
@@ -175,6 +181,41 @@ async function listPage(pool: DatabasePool, tenant: string, args: PageArgs): Pro
   return { jobs, cursors: jobs.map(encodeCursor), hasNextPage: rows.length > first };
 }
 
+/** The longest window jobStats and jobThroughput look back over: a day of minutes. */
+export const MAX_WINDOW_MINUTES = 1440;
+export const DEFAULT_WINDOW_MINUTES = 60;
+export const DEFAULT_HISTORY_PAGE = 50;
+
+function windowMinutes(value: number | null | undefined, argument: string): number {
+  const minutes = value ?? DEFAULT_WINDOW_MINUTES;
+  if (!Number.isInteger(minutes) || minutes < 1 || minutes > MAX_WINDOW_MINUTES) {
+    throw badUserInput(`${argument} must be a whole number from 1 to ${MAX_WINDOW_MINUTES}`, { argument });
+  }
+  return minutes;
+}
+
+export type JobHistory = { events: readonly JobEventRow[]; hasNextPage: boolean; startsAtRevision: number | null };
+
+/** One page of a job's revisions from the event log, oldest first; an empty page for another tenant's job. */
+async function historyPage(
+  pool: DatabasePool,
+  tenant: string,
+  id: string,
+  args: { first?: number | null; afterRevision?: number | null },
+): Promise<JobHistory> {
+  const first = args.first ?? DEFAULT_HISTORY_PAGE;
+  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
+    throw badUserInput(`first must be between 1 and ${MAX_PAGE_SIZE}`, { argument: 'first' });
+  }
+  const after = args.afterRevision ?? 0;
+  if (!Number.isInteger(after) || after < 0) {
+    throw badUserInput('afterRevision must be a whole number of at least 0', { argument: 'afterRevision' });
+  }
+  const read = await listJobHistory(pool, tenant, parseJobId(id), after, first);
+  if (!read) return { events: [], hasNextPage: false, startsAtRevision: null };
+  return { events: read.events.slice(0, first), hasNextPage: read.events.length > first, startsAtRevision: read.firstRevision };
+}
+
 /**
  * The use cases for one tenant: it sees, creates and changes only its own jobs. `metrics` counts the jobs it
  * creates, the ones it ends (a queued job cancelled) and the ones it puts back in the queue (retryJob).
@@ -262,6 +303,27 @@ export function createJobService(
     },
 
     listJobs: (args: PageArgs): Promise<JobPage> => listPage(pool, tenant, args),
+
+    /** Counts per status and per (kind, status): all unfinished jobs, and the ones finished in the window. */
+    async jobStats(finishedWithinMinutes?: number | null): Promise<JobStats> {
+      const minutes = windowMinutes(finishedWithinMinutes, 'finishedWithinMinutes');
+      return summarizeCounts(await countJobsByKindAndStatus(pool, tenant, minutes), minutes);
+    },
+
+    /**
+     * Jobs finished per minute by status, and the queue depth at each minute's end, for the last `minutes`.
+     * Both statements run in one transaction, so that now() (which places the minutes) is the same for both.
+     */
+    async jobThroughput(minutes?: number | null): Promise<ThroughputBucket[]> {
+      const count = windowMinutes(minutes, 'minutes');
+      return pool.transaction(async (tx) => {
+        const buckets = await countFinishedJobsPerMinute(tx, tenant, count);
+        return withQueueDepth(buckets, await countQueueChangesPerMinute(tx, tenant, count));
+      });
+    },
+
+    history: (id: string, args: { first?: number | null; afterRevision?: number | null }): Promise<JobHistory> =>
+      historyPage(pool, tenant, id, args),
   };
 }
 

@@ -64,7 +64,7 @@ export function createProducer(options: ProducerOptions): Producer {
           if (!session?.isTrusted()) break;
           const { workerId } = session;
           const free = options.concurrency - options.runningCount();
-          const wanted = claimableKinds(free);
+          const wanted = claimableKinds(options, free);
           // Every kind here is at its limit: nothing to ask for. A job that ends wakes this loop again.
           if (wanted.length === 0) break;
           const jobs = await claimNextJobs(options.pool, workerId, free, wanted);
@@ -73,7 +73,7 @@ export function createProducer(options: ProducerOptions): Producer {
           // process still never runs more than its limits: the excess goes back to the queue for anyone.
           const { fitting, excess } = splitExcess(jobs, free, wanted);
           for (const job of fitting) options.startJob(job, workerId);
-          if (excess.length > 0) await releaseExcess(excess, workerId, free);
+          if (excess.length > 0) await releaseExcess(options.pool, excess, workerId, free);
           if (jobs.length === 0) break;
         }
       } while (fillAgain && !options.stopping());
@@ -84,34 +84,9 @@ export function createProducer(options: ProducerOptions): Producer {
       logger.error('claiming jobs failed; will retry at the next poll', { err: error });
     } finally {
       filling = false;
-    }
-  }
-
-  // What each kind may still take: the free slots, or fewer for a kind with a concurrency limit; kinds at
-  // their limit are left out, so the claim never takes (and then has to give back) a job this process cannot run.
-  function claimableKinds(free: number): KindClaim[] {
-    return options.kinds.flatMap((kind) => {
-      const share = kind.concurrency === undefined ? free : Math.min(free, kind.concurrency - options.runningOf(kind.name));
-      return share > 0 ? [{ kind: kind.name, free: share, maxAttempts: kind.maxAttempts ?? 1, timeoutMs: kind.timeoutMs ?? null }] : [];
-    });
-  }
-
-  async function releaseExcess(jobs: readonly Job[], workerId: number, free: number): Promise<void> {
-    const claims = jobs.map((job) => ({ id: job.id, workerId, attempt: job.attempt }));
-    logger.error("a claim returned more jobs than free slots or a kind's share; putting the excess back in the queue", {
-      workerId,
-      free,
-      jobIds: claims.map((claim) => claim.id),
-    });
-    // Until this reaches the database the jobs are RUNNING under this live process and nobody would take them.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await releaseClaimedJobs(options.pool, claims);
-        return;
-      } catch (error) {
-        if (attempt >= 5) throw error;
-        await sleep(200 * 2 ** attempt);
-      }
+      // A wake-up that came after the loop's last look (while the due timer's query ran) was only noted in
+      // fillAgain: go round again, or it would wait for the poll (a job queued then sat for POLL_INTERVAL_MS).
+      if (fillAgain && !options.stopping()) wake();
     }
   }
 
@@ -120,7 +95,7 @@ export function createProducer(options: ProducerOptions): Producer {
   async function armDueTimer(): Promise<void> {
     const delayMs = await findNextRunAt(
       options.pool,
-      claimableKinds(options.concurrency - options.runningCount()).map((kind) => kind.kind),
+      claimableKinds(options, options.concurrency - options.runningCount()).map((kind) => kind.kind),
     );
     if (dueTimer) clearTimeout(dueTimer);
     dueTimer = null;
@@ -138,6 +113,17 @@ export function createProducer(options: ProducerOptions): Producer {
   };
 }
 
+/**
+ * What each kind may still take: the free slots, or fewer for a kind with a concurrency limit. Kinds at their
+ * limit are left out, so the claim never takes (and then has to give back) a job this process cannot run.
+ */
+function claimableKinds(options: Pick<ProducerOptions, 'kinds' | 'runningOf'>, free: number): KindClaim[] {
+  return options.kinds.flatMap((kind) => {
+    const share = kind.concurrency === undefined ? free : Math.min(free, kind.concurrency - options.runningOf(kind.name));
+    return share > 0 ? [{ kind: kind.name, free: share, maxAttempts: kind.maxAttempts ?? 1, timeoutMs: kind.timeoutMs ?? null }] : [];
+  });
+}
+
 /** The claimed jobs within the free slots and each kind's share, in claim order, and the rest. */
 function splitExcess(jobs: readonly Job[], free: number, wanted: readonly KindClaim[]): { fitting: Job[]; excess: Job[] } {
   const left = new Map(wanted.map((kind) => [kind.kind, kind.free]));
@@ -151,4 +137,24 @@ function splitExcess(jobs: readonly Job[], free: number, wanted: readonly KindCl
     } else excess.push(job);
   }
   return { fitting, excess };
+}
+
+/** Puts back in the queue jobs a claim returned beyond the limits (a bug if it ever happens: logged as an error). */
+async function releaseExcess(pool: DatabasePool, jobs: readonly Job[], workerId: number, free: number): Promise<void> {
+  const claims = jobs.map((job) => ({ id: job.id, workerId, attempt: job.attempt }));
+  logger.error("a claim returned more jobs than free slots or a kind's share; putting the excess back in the queue", {
+    workerId,
+    free,
+    jobIds: claims.map((claim) => claim.id),
+  });
+  // Until this reaches the database the jobs are RUNNING under this live process and nobody would take them.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await releaseClaimedJobs(pool, claims);
+      return;
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await sleep(200 * 2 ** attempt);
+    }
+  }
 }

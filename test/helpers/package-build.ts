@@ -77,7 +77,9 @@ export function buildPackage(): Promise<void> {
  */
 export async function packPackage(dir: string): Promise<string> {
   const source = path.join(dir, 'source');
-  for (const entry of ['package.json', 'README.md', 'tsconfig.json', 'tsconfig.build.json', 'src', 'migrations']) {
+  // The build runs codegen first (the client's typed operations), which reads the schema and every operation.
+  const inputs = ['package.json', 'README.md', 'tsconfig.json', 'tsconfig.build.json', 'codegen.ts', 'schema.graphql', 'src', 'migrations'];
+  for (const entry of [...inputs, 'test/operations']) {
     await cp(path.join(repoRoot, entry), path.join(source, entry), { recursive: true });
   }
   await symlink(path.join(repoRoot, 'node_modules'), path.join(source, 'node_modules'));
