@@ -34,21 +34,49 @@ export const wordCount = defineKind({
 `;
 
 const SCRIPT = `
-import { startJobql } from 'jobql';
+import { defineKind, startJobql } from 'jobql';
+import { z } from 'zod';
 import { wordCount } from './kinds/word-count.ts';
 
-const app = await startJobql({ kinds: [wordCount], databaseUrl: process.argv[2], port: 0, logLevel: 'silent', pollIntervalMs: 200 });
-const created = await app.createJob('word-count', { text: 'one two three four' });
-let job = created;
-while (!['completed', 'failed', 'cancelled'].includes(job.status)) {
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  job = await app.getJob(created.id);
-}
+// Two kinds of the script's own: 'serial' (concurrency 1) never runs twice at once, while 'parallel' keeps
+// running beside it; each parallel handler waits (at most 10 s) until all three run together.
+const seen = { serial: 0, serialMax: 0, parallel: 0, parallelMax: 0 };
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const serial = defineKind({ name: 'serial', input: z.strictObject({}), concurrency: 1, handler: async () => {
+  seen.serialMax = Math.max(seen.serialMax, ++seen.serial);
+  await sleep(200);
+  seen.serial--;
+  return {};
+} });
+const parallel = defineKind({ name: 'parallel', input: z.strictObject({}), handler: async () => {
+  seen.parallelMax = Math.max(seen.parallelMax, ++seen.parallel);
+  for (let waited = 0; seen.parallelMax < 3 && waited < 10_000; waited += 50) await sleep(50);
+  seen.parallel--;
+  return {};
+} });
+const app = await startJobql({
+  kinds: [wordCount, serial, parallel], databaseUrl: process.argv[2], port: 0, logLevel: 'silent', pollIntervalMs: 200, workerConcurrency: 4,
+});
+const untilFinished = async (created) => {
+  let job = created;
+  while (!['completed', 'failed', 'cancelled'].includes(job.status)) {
+    await sleep(100);
+    job = await app.getJob(created.id);
+  }
+  return job;
+};
+const job = await untilFinished(await app.createJob('word-count', { text: 'one two three four' }));
+const batch = [];
+for (let i = 0; i < 3; i++) batch.push(await app.createJob('serial', {}), await app.createJob('parallel', {}));
+const statuses = [...new Set((await Promise.all(batch.map(untilFinished))).map((finished) => finished.status))];
 const rejected = await app.createJob('echo', {}).then(() => null, (error) => error.code);
 await app.stop();
 const { createJobqlClient } = await import('jobql/client');
 process.stdout.write(
-  JSON.stringify({ url: app.url, status: job.status, result: job.result, maxAttempts: job.maxAttempts, rejected, client: typeof createJobqlClient }),
+  JSON.stringify({
+    url: app.url, status: job.status, result: job.result, maxAttempts: job.maxAttempts, rejected, client: typeof createJobqlClient,
+    statuses, serialMax: seen.serialMax, parallelMax: seen.parallelMax,
+  }),
 );
 `;
 
@@ -145,7 +173,7 @@ test('npx jobql start --kinds ./kinds runs a .ts kind: createJob over HTTP compl
   }
 });
 
-test('a script imports startJobql from the installed package and runs its own kind (and only that: no demo kinds); jobql/client imports too', async () => {
+test("a script imports startJobql from the installed package and runs its own kinds (and only those: no demo kinds), a kind's concurrency 1 holding while another kind runs three at once; jobql/client imports too", async () => {
   const { stdout } = await runCommand('node', ['script.ts', newDatabase()], { cwd: project, timeoutMs: 60_000 });
   expect(JSON.parse(stdout)).toEqual({
     url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
@@ -154,6 +182,9 @@ test('a script imports startJobql from the installed package and runs its own ki
     maxAttempts: 2,
     rejected: 'BAD_USER_INPUT',
     client: 'function',
+    statuses: ['completed'],
+    serialMax: 1,
+    parallelMax: 3,
   });
 });
 
