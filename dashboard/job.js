@@ -18,6 +18,25 @@ export function showJob(main, client, id) {
   const historyNote = h('p', { className: 'muted' });
   let lastRevision = 0;
   let job = null;
+  let watching = false;
+
+  // The watch starts with the job as it is now (or after the revision shown), then every change; it ends after
+  // a final state.
+  const watch = async () => {
+    if (watching) return;
+    watching = true;
+    let again = false;
+    try {
+      for await (const state of client.watchJob(id, { signal: stop.signal, afterRevision: job?.revision })) show(state);
+      // A retry that landed while this watch was ending left a live job behind it: follow that one too.
+      again = !stop.signal.aborted && job !== null && !FINAL.has(job.status);
+    } catch (error) {
+      if (!stop.signal.aborted) fill(outcome, h('span', { className: 'error' }, describe(error)));
+    } finally {
+      watching = false;
+    }
+    if (again) void watch();
+  };
 
   const act = (label, run) =>
     h(
@@ -30,6 +49,8 @@ export function showJob(main, client, id) {
             const next = await run(id);
             fill(outcome, `${label}: the job is ${next.status}.`);
             show(next);
+            // A retried job lives again: the watch, which ended at the final state, starts over after it.
+            if (!FINAL.has(next.status)) void watch();
           } catch (error) {
             fill(outcome, h('span', { className: 'error' }, describe(error)));
             if (job) show(job, true);
@@ -118,11 +139,11 @@ export function showJob(main, client, id) {
       if (log.startsAtRevision === null) fill(historyNote, 'The event log holds none of its revisions any more (EVENT_LOG_RETENTION).');
       else if (log.startsAtRevision > 1) fill(historyNote, `Revisions before ${log.startsAtRevision} were pruned from the event log.`);
       for (const event of log.events) addHistory(event);
-      // The watch starts with the job as it is now, then every change; it ends after the final state.
-      for await (const state of client.watchJob(id, { signal: stop.signal })) show(state);
     } catch (error) {
-      if (!stop.signal.aborted) fill(outcome, h('span', { className: 'error' }, describe(error)));
+      fill(outcome, h('span', { className: 'error' }, describe(error)));
+      return;
     }
+    await watch();
   })();
   return () => stop.abort();
 }

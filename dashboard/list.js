@@ -215,8 +215,9 @@ function jobList(section, client, kinds, filters) {
     feed = new AbortController();
     const signal = feed.signal;
     (async () => {
+      // Not filtered on status: the feed's status filter is the status after the change, so a shown QUEUED row
+      // would never hear that it became RUNNING. New jobs are checked against the status filter here instead.
       const updates = client.watchJobs({
-        status: filters.status || undefined,
         kind: filters.kind || undefined,
         signal,
         onReconnect: () => load(),
@@ -226,7 +227,7 @@ function jobList(section, client, kinds, filters) {
           if (signal.aborted) break;
           const shown = rows.get(job.id);
           if (shown) shown.update(job);
-          else if (cursors.length === 1 && job.createdAt > newest) {
+          else if (cursors.length === 1 && job.createdAt > newest && (!filters.status || job.status === filters.status)) {
             // A new job belongs at the top of the first page; the page keeps its size.
             body.querySelector('td[colspan]')?.parentElement.remove();
             newest = job.createdAt;

@@ -156,7 +156,7 @@ describe('open mode', () => {
   );
 
   browserTest(
-    'the job page shows a running job live, and cancel from it ends the job CANCELLED',
+    'the job page shows a running job live; cancel from it ends the job CANCELLED, and retry runs it again',
     async () => {
       const job = await client(open.url).createJob({ kind: 'sleep', input: { ms: 120_000 } });
       const { page, complaints } = await openPage(`${open.url}/ui#/jobs/${job.id}`);
@@ -168,6 +168,12 @@ describe('open mode', () => {
       await details.getByText('CANCELLED', { exact: true }).waitFor(WAIT);
       expect((await client(open.url).getJob(job.id))?.status).toBe('CANCELLED');
       await expect(page.getByRole('button', { name: 'Cancel' }).isDisabled()).resolves.toBe(true);
+      // Retry puts the cancelled job back in the queue, and the page follows it into its next attempt.
+      await page.getByRole('button', { name: 'Retry' }).click();
+      await details.getByText('RUNNING', { exact: true }).waitFor(WAIT);
+      await details.getByText('attempt').locator('xpath=following-sibling::dd[1]').getByText('2 of 2').waitFor(WAIT);
+      await page.getByRole('button', { name: 'Cancel' }).click();
+      await details.getByText('CANCELLED', { exact: true }).waitFor(WAIT);
       expect(complaints).toEqual([]);
       await page.close();
     },
