@@ -36,6 +36,7 @@ function askForKey(problem) {
     if (refused) return fill(error, refused.code === 'UNAUTHENTICATED' ? 'That API key was refused.' : describe(refused));
     storeKey(input.value.trim());
     fill(main);
+
     void start();
   };
   fill(
@@ -59,9 +60,21 @@ function askForKey(problem) {
 
 function route() {
   cleanup();
-  const job = /^#\/jobs\/(.+)$/.exec(location.hash);
-  cleanup = job ? showJob(main, client, decodeURIComponent(job[1])) : showList(main, client, kinds);
-  main.querySelector('h1, h2')?.focus?.();
+  const match = /^#\/jobs\/(.+)$/.exec(location.hash);
+  const job = match ? decoded(match[1]) : null;
+  cleanup = job ? showJob(main, client, job) : showList(main, client, kinds);
+  document.title = job ? `Job ${job} · jobql` : 'Jobs · jobql';
+  // Keyboard and screen-reader users start at the new view's heading, not where the old view's link was.
+  if (job) main.querySelector('h1')?.focus();
+}
+
+/** A hash part as text; as it is when it is not valid percent-encoding (the API then says the id is bad). */
+function decoded(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
 }
 
 void start();

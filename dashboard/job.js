@@ -10,7 +10,7 @@ const HISTORY = `query DashboardJobHistory($id: ID!) {
 /** Renders the job page into main; returns its cleanup (ends the watch). */
 export function showJob(main, client, id) {
   const stop = new AbortController();
-  const heading = h('h1', {}, `Job ${id}`);
+  const heading = h('h1', { tabindex: -1 }, `Job ${id}`);
   const facts = h('div');
   const actions = h('div', { className: 'actions' });
   const outcome = h('p', { role: 'status', 'aria-live': 'polite' });
