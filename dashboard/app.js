@@ -36,7 +36,6 @@ function askForKey(problem) {
     if (refused) return fill(error, refused.code === 'UNAUTHENTICATED' ? 'That API key was refused.' : describe(refused));
     storeKey(input.value.trim());
     fill(main);
-
     void start();
   };
   fill(

@@ -50,6 +50,13 @@ export function throughputChart(buckets) {
     path += path && buckets[index - 1]?.queueDepth !== null && index > 0 ? ` L${point}` : ` M${point}`;
   });
   if (path) chart.append(svg('path', { d: path.trim(), class: 'depth' }));
+  // A dot at each known minute too: a run of one minute (the log's first, or the only one) has no line to draw.
+  buckets.forEach((bucket, index) => {
+    if (bucket.queueDepth === null) return;
+    const dot = svg('circle', { cx: PAD.left + (index + 0.5) * slot, cy: y(bucket.queueDepth), r: 2.5, class: 'depth-dot' });
+    dot.append(svg('title', {}, `${new Date(bucket.start).toLocaleTimeString()}: ${bucket.queueDepth} queued`));
+    chart.append(dot);
+  });
   if (buckets.length > 0) {
     chart.append(
       svg('text', { x: PAD.left, y: H - 4 }, new Date(buckets[0].start).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })),
