@@ -139,6 +139,8 @@ export function showJob(main, client, id) {
       if (log.startsAtRevision === null) fill(historyNote, 'The event log holds none of its revisions any more (EVENT_LOG_RETENTION).');
       else if (log.startsAtRevision > 1) fill(historyNote, `Revisions before ${log.startsAtRevision} were pruned from the event log.`);
       for (const event of log.events) addHistory(event);
+      // A job with more revisions than one page shows its first 100 and then its latest ones, live.
+      if (log.hasNextPage) fill(historyNote, 'The first 100 revisions, then the newest as they come; the ones between are left out.');
     } catch (error) {
       fill(outcome, h('span', { className: 'error' }, describe(error)));
       return;

@@ -164,6 +164,9 @@ describe('open mode', () => {
       await details.getByText('RUNNING', { exact: true }).waitFor(WAIT);
       await page.getByRole('table', { name: 'revisions of the job' }).getByText('RUNNING').first().waitFor(WAIT);
       await page.screenshot({ path: path.join(SCREENSHOTS, 'job.png'), fullPage: true });
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'job-phone.png'), fullPage: true });
+      await page.setViewportSize({ width: 1280, height: 800 });
       await page.getByRole('button', { name: 'Cancel' }).click();
       await details.getByText('CANCELLED', { exact: true }).waitFor(WAIT);
       expect((await client(open.url).getJob(job.id))?.status).toBe('CANCELLED');
