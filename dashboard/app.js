@@ -22,7 +22,7 @@ async function start() {
   if (refused) return fill(main, h('p', { className: 'error', role: 'alert' }, describe(refused)));
   forget.hidden = !storedKey();
   client = createClient();
-  kinds = (await graphql('query DashboardKinds { kinds { name } }')).kinds;
+  kinds = (await graphql('query DashboardKinds { kinds { name inputSchema } }')).kinds;
   addEventListener('hashchange', route);
   route();
 }

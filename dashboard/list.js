@@ -121,6 +121,14 @@ function createForm(kinds) {
   );
   const input = h('textarea', { name: 'input', rows: 3, spellcheck: 'false' }, '{}');
   const outcome = h('p', { role: 'status', 'aria-live': 'polite' });
+  // The kind's input as JSON Schema (Query.kinds), to write the raw JSON against; the server checks it anyway.
+  const schema = h('pre');
+  const showSchema = () => {
+    const chosen = kinds.find((k) => k.name === kind.value);
+    fill(schema, chosen?.inputSchema ? JSON.stringify(chosen.inputSchema, null, 2) : 'This kind publishes no input schema.');
+  };
+  kind.addEventListener('change', showSchema);
+  showSchema();
   const submit = async (event) => {
     event.preventDefault();
     let parsed;
@@ -151,6 +159,7 @@ function createForm(kinds) {
       h('button', { type: 'submit', className: 'primary' }, 'Create job'),
     ),
     outcome,
+    h('details', {}, h('summary', {}, 'Input schema of this kind'), schema),
   );
 }
 

@@ -195,6 +195,9 @@ describe('open mode', () => {
       await page.getByText('"the form"').first().waitFor(WAIT);
       await page.goto(`${open.url}/ui#/`);
       await form.getByLabel('Kind').selectOption('sleep', WAIT);
+      // The kind's input schema is there to write the JSON against.
+      await form.getByText('Input schema of this kind').click();
+      await form.getByText('"ms"').waitFor(WAIT);
       await form.getByLabel('Input (JSON)').fill('{"ms": "soon"}');
       await form.getByRole('button', { name: 'Create job' }).click();
       await form.getByText(/BAD_USER_INPUT/).waitFor(WAIT);
