@@ -187,9 +187,12 @@ function jobList(section, client, kinds, filters) {
   const older = h('button', { type: 'button', onclick: () => load(nextCursor) }, 'Older');
   let nextCursor = null;
 
+  let loads = 0;
   const load = async (after) => {
     if (after) cursors.push(after);
     const cursor = cursors.at(-1);
+    // Only the latest load may fill the table: an earlier one (a filter changed quickly) can answer last.
+    const current = ++loads;
     try {
       const page = (
         await client
@@ -201,6 +204,7 @@ function jobList(section, client, kinds, filters) {
           })
           .next()
       ).value;
+      if (current !== loads) return;
       rows.clear();
       newest = page.jobs[0]?.createdAt ?? '';
       fill(

@@ -145,6 +145,10 @@ describe('open mode', () => {
       await page.setViewportSize({ width: 390, height: 844 });
       await row.getByRole('link').waitFor(WAIT);
       await page.screenshot({ path: path.join(SCREENSHOTS, 'list-phone.png'), fullPage: true });
+      // The row's id is a real link: Enter on it opens the job's page.
+      await row.getByRole('link').focus();
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { name: `Job ${job.id}` }).waitFor(WAIT);
 
       const server = new URL(open.url).host;
       expect(requested.filter((url) => new URL(url).host !== server)).toEqual([]);
