@@ -257,6 +257,7 @@ async function startWeb(
     maxConnectionsPerTenant: config.limits.maxConnectionsPerTenant,
     graphiql: config.http.graphiql,
     introspection: config.http.introspection,
+    dashboard: config.http.dashboard,
     maxBodyBytes: config.limits.maxBodyBytes,
     maxDocumentBytes: config.limits.maxDocumentBytes,
     origins: createOriginPolicy({

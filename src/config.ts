@@ -130,6 +130,12 @@ const settings = {
       option: 'boolean',
       help: 'answer introspection (default: on, off when NODE_ENV=production)',
     }),
+    // The dashboard at /ui is on in production too: it holds no data of its own, and with API_KEYS set it asks
+    // for a key like any other client. DASHBOARD=false turns it off.
+    dashboard: setting('DASHBOARD', onOff(), {
+      option: 'boolean',
+      help: 'serve the dashboard at /ui (default: on, also when NODE_ENV=production)',
+    }),
   },
   auth: {
     // `tenant:key` pairs separated by commas or new lines; API_KEYS_FILE names a file of them, one a line.
@@ -285,6 +291,7 @@ function finish(parsed: Parsed<typeof settings>) {
       ...rest.http,
       graphiql: rest.http.graphiql ? rest.http.graphiql === 'true' : nodeEnv !== 'production',
       introspection: rest.http.introspection ? rest.http.introspection === 'true' : nodeEnv !== 'production',
+      dashboard: rest.http.dashboard !== 'false',
     },
     /** apiKeys empty: open single-tenant mode. */
     auth: { apiKeys },

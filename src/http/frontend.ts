@@ -11,6 +11,7 @@ import { operationMetrics } from '../graphql/operation-metrics.ts';
 import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Authenticator } from './auth.ts';
+import { createDashboard } from './dashboard.ts';
 import type { OriginPolicy } from './origin.ts';
 import type { ProbeOptions } from './probes.ts';
 import { strictUrlParams } from './query-params.ts';
@@ -42,6 +43,8 @@ export type FrontendOptions = {
   maxConnectionsPerTenant: number | null;
   graphiql: boolean;
   introspection: boolean;
+  /** Serve the dashboard at /ui. */
+  dashboard: boolean;
   maxBodyBytes: number;
   maxDocumentBytes: number;
   origins: OriginPolicy;
@@ -63,6 +66,7 @@ export async function startHttpFrontend(options: FrontendOptions): Promise<HttpF
       rateLimiter: options.rateLimiter,
       maxBodyBytes: options.maxBodyBytes,
       origins: options.origins,
+      dashboard: options.dashboard ? createDashboard() : null,
       notReadyReason: options.notReadyReason,
       metrics: options.metrics,
     }),

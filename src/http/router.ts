@@ -6,6 +6,7 @@ import type { GraphQLContext } from '../graphql/context.ts';
 import { logger, withLogContext } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Authenticator } from './auth.ts';
+import type { Dashboard } from './dashboard.ts';
 import { answerBrowserChecks, type OriginPolicy, refuseNonJsonBody } from './origin.ts';
 import { type Probe, type ProbeOptions, serveProbe } from './probes.ts';
 import { type RateLimiter, refuseOverRate } from './rate-limit.ts';
@@ -32,10 +33,11 @@ export function requestIdOf(req: IncomingMessage): string {
 const jobPath = /^\/jobs\/([^/]+)$/;
 
 /** A route by name, which is also its label in the metrics: a fixed set, so paths clients make up do not become series. */
-type Route = { name: Probe | 'graphql' | 'unknown' } | { name: 'jobs'; id: string };
+type Route = { name: Probe | 'graphql' | 'ui' | 'unknown' } | { name: 'jobs'; id: string };
 
 function routeOf(path: string, graphqlEndpoint: string | null): Route {
   if (path === graphqlEndpoint) return { name: 'graphql' };
+  if (path === '/ui' || path.startsWith('/ui/')) return { name: 'ui' };
   if (path === '/healthz' || path === '/readyz' || path === '/metrics') return { name: path.slice(1) as Probe };
   const job = jobPath.exec(path);
   // The id is still percent-encoded: it is decoded once the request is authenticated (serveJob).
@@ -77,6 +79,8 @@ export type ApiRouterOptions = {
   rateLimiter: RateLimiter;
   maxBodyBytes: number;
   origins: OriginPolicy;
+  /** The dashboard's files at /ui; null: DASHBOARD=false. */
+  dashboard: Dashboard | null;
 } & ProbeOptions;
 
 /**
@@ -105,6 +109,9 @@ export function createApiRouter(options: ApiRouterOptions): RequestListener {
 function routeApiRequest(req: IncomingMessage, res: ServerResponse, path: string, route: Route, options: ApiRouterOptions) {
   // 1. The probes, and /metrics in open mode: no key, no tenant data.
   if (isProbe(route) && isGet(req) && (route.name !== 'metrics' || !options.auth.required)) return serveProbe(res, route.name, options);
+  // The dashboard's files are the same for everyone and hold no data: the page asks for a key itself, and
+  // sends it with each API request it makes.
+  if (route.name === 'ui' && options.dashboard) return options.dashboard.serve(req, res, path);
   // 2. Past here only /graphql and GET (HEAD, OPTIONS) /jobs/{id} are served.
   const graphql = route.name === 'graphql';
   if (!graphql && !(route.name === 'jobs' && (isGet(req) || req.method === 'OPTIONS'))) return sendNoRoute(req, res, path);

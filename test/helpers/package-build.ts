@@ -77,8 +77,19 @@ export function buildPackage(): Promise<void> {
  */
 export async function packPackage(dir: string): Promise<string> {
   const source = path.join(dir, 'source');
-  // The build runs codegen first (the client's typed operations), which reads the schema and every operation.
-  const inputs = ['package.json', 'README.md', 'tsconfig.json', 'tsconfig.build.json', 'codegen.ts', 'schema.graphql', 'src', 'migrations'];
+  // The build runs codegen first (the client's typed operations), which reads the schema and every operation;
+  // dashboard/ is shipped as it is (the page's files, served at /ui).
+  const inputs = [
+    'package.json',
+    'README.md',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    'codegen.ts',
+    'schema.graphql',
+    'src',
+    'migrations',
+    'dashboard',
+  ];
   for (const entry of [...inputs, 'test/operations']) {
     await cp(path.join(repoRoot, entry), path.join(source, entry), { recursive: true });
   }

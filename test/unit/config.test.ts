@@ -18,6 +18,7 @@ describe('defaults', () => {
         allowedHosts: null,
         graphiql: true,
         introspection: true,
+        dashboard: true,
       },
       runner: {
         concurrency: 4,
@@ -43,6 +44,13 @@ describe('defaults', () => {
     expect([keyed.live.maxSubscriptionsPerTenant, keyed.limits.maxConnectionsPerTenant]).toEqual([250, 1000]);
     // A quarter, but at least 100 and never more than the process has.
     expect(loadConfig({ MAX_SUBSCRIPTIONS: '50', API_KEYS: 'acme:acme-key-0123456789abcdef' }).live.maxSubscriptionsPerTenant).toBe(50);
+  });
+
+  test('the dashboard is on in production too, unless DASHBOARD=false', () => {
+    expect(loadConfig({ NODE_ENV: 'production' }).http.dashboard).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'production', DASHBOARD: 'false' }).http.dashboard).toBe(false);
+    expect(loadConfig({}, { dashboard: false }).http.dashboard).toBe(false);
+    expect(() => loadConfig({ DASHBOARD: 'off' })).toThrow(ConfigError);
   });
 
   test('NODE_ENV=production turns GraphiQL and introspection off unless they are set', () => {
