@@ -140,7 +140,7 @@ function newDatabase(): string {
   return url;
 }
 
-test('npx jobql start --kinds ./kinds runs a .ts kind: createJob over HTTP completes with its result, GET /jobs/{id} shows it', async () => {
+test('npx jobql start --kinds ./kinds runs a .ts kind: createJob over HTTP completes with its result, GET /jobs/{id} shows it, /ui serves the dashboard', async () => {
   const server = await startServerProcess(
     { DATABASE_URL: newDatabase(), LOG_FORMAT: 'json' },
     { command: { file: 'npx', args: ['jobql', 'start', '--kinds', './kinds'], cwd: project }, asTerminal: true },
@@ -166,6 +166,17 @@ test('npx jobql start --kinds ./kinds runs a .ts kind: createJob over HTTP compl
       30_000,
     );
     expect(job).toMatchObject({ id: data.createJob.id, kind: 'word-count', status: 'COMPLETED', result: { words: 4 }, progress: 1 });
+    // The dashboard from the installed package: its page, the client built in dist/, and the client's own
+    // dependencies found where npm installed them (beside jobql, not inside it).
+    for (const [asset, contains] of [
+      ['/ui', '<title>'],
+      ['/ui/client/transports.js', "from '/ui/vendor/graphql-ws/client.js'"],
+      ['/ui/vendor/graphql-ws/client.js', 'export'],
+    ] as const) {
+      const served = await fetch(`${server.url}${asset}`);
+      expect({ asset, status: served.status }).toEqual({ asset, status: 200 });
+      expect(await served.text()).toContain(contains);
+    }
   } finally {
     // npx itself dies of the signal (it is the group's leader); jobql, beneath it, stops gracefully.
     await server.kill('SIGTERM');
