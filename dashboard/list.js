@@ -2,6 +2,7 @@
 import { describe, graphql } from './api.js';
 import { throughputChart } from './chart.js';
 import { fill, h, progressBar, STATUSES, time } from './dom.js';
+import { inputEditor } from './schema-form.js';
 
 const PAGE_SIZE = 20;
 // Counts and the chart are polled, not recomputed per change: a busy queue changes many times a second, and
@@ -119,21 +120,26 @@ function createForm(kinds) {
     { name: 'kind', required: true },
     kinds.map((k) => h('option', { value: k.name }, k.name)),
   );
-  const input = h('textarea', { name: 'input', rows: 3, spellcheck: 'false' }, '{}');
   const outcome = h('p', { role: 'status', 'aria-live': 'polite' });
-  // The kind's input as JSON Schema (Query.kinds), to write the raw JSON against; the server checks it anyway.
+  // The kind's input as JSON Schema (Query.kinds): a form when its fields are simple, else raw JSON to write
+  // against it; the server checks the input either way.
   const schema = h('pre');
-  const showSchema = () => {
+  const editorSlot = h('div', { className: 'editor-slot' });
+  let editor = null;
+  const showKind = () => {
     const chosen = kinds.find((k) => k.name === kind.value);
     fill(schema, chosen?.inputSchema ? JSON.stringify(chosen.inputSchema, null, 2) : 'This kind publishes no input schema.');
+    editor = inputEditor(chosen?.inputSchema);
+    fill(editorSlot, editor.element);
+    fill(outcome);
   };
-  kind.addEventListener('change', showSchema);
-  showSchema();
+  kind.addEventListener('change', showKind);
+  showKind();
   const submit = async (event) => {
     event.preventDefault();
     let parsed;
     try {
-      parsed = JSON.parse(input.value || 'null');
+      parsed = editor.value();
     } catch (error) {
       fill(outcome, h('span', { className: 'error' }, `The input is not JSON: ${error.message}`));
       return;
@@ -153,10 +159,10 @@ function createForm(kinds) {
     h('h2', { id: 'create-h' }, 'Create a job'),
     h(
       'form',
-      { className: 'row', onsubmit: submit },
+      { className: 'create-form', onsubmit: submit },
       h('label', {}, 'Kind', kind),
-      h('label', {}, 'Input (JSON)', input),
-      h('button', { type: 'submit', className: 'primary' }, 'Create job'),
+      editorSlot,
+      h('div', {}, h('button', { type: 'submit', className: 'primary' }, 'Create job')),
     ),
     outcome,
     h('details', {}, h('summary', {}, 'Input schema of this kind'), schema),

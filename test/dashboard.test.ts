@@ -202,6 +202,9 @@ describe('open mode', () => {
       // The kind's input schema is there to write the JSON against.
       await form.getByText('Input schema of this kind').click();
       await form.getByText('"ms"').waitFor(WAIT);
+      // sleep's input is simple fields, so it gets a form; raw JSON is a toggle away.
+      await form.getByLabel(/^ms/).waitFor(WAIT);
+      await form.getByRole('button', { name: 'Raw JSON' }).click();
       await form.getByLabel('Input (JSON)').fill('{"ms": "soon"}');
       await form.getByRole('button', { name: 'Create job' }).click();
       await form.getByText(/BAD_USER_INPUT/).waitFor(WAIT);
