@@ -14,7 +14,12 @@ export function formFields(schema) {
   if (![undefined, false].includes(schema.additionalProperties)) return null;
   if (schema.anyOf || schema.oneOf || schema.allOf || schema.patternProperties) return null;
   const required = new Set(schema.required ?? []);
-  const fields = Object.entries(schema.properties).map(([name, property]) => ({ name, schema: property, required: required.has(name) }));
+  const fields = Object.entries(schema.properties).map(([name, property]) => ({
+    name,
+    // A constant (z.literal) is a choice of one.
+    schema: property?.const === undefined ? property : { ...property, enum: [property.const] },
+    required: required.has(name),
+  }));
   return fields.length > 0 && fields.every((field) => isSimple(field.schema)) ? fields : null;
 }
 
@@ -26,9 +31,14 @@ function isSimple(property) {
   return SIMPLE_TYPES.has(property.type);
 }
 
-/** An HTML pattern only where it means the same as the schema's: anchored at both ends, and valid with the v flag. */
+/**
+ * An HTML pattern only where it means the same as the schema's. The browser anchors it at both ends, the schema
+ * does not: so only a pattern already anchored, with no alternation (in "^a|b$" each anchor binds one branch),
+ * and valid with the v flag the browser compiles it with.
+ */
 function htmlPattern(pattern) {
   if (typeof pattern !== 'string' || !pattern.startsWith('^') || !pattern.endsWith('$') || pattern.endsWith('\\$')) return undefined;
+  if (pattern.includes('|')) return undefined;
   try {
     new RegExp(pattern, 'v');
     return pattern;

@@ -159,7 +159,7 @@ browserTest(
 );
 
 browserTest(
-  'a schema a form cannot represent gets the raw JSON textarea (zod’s own JSON Schema of each)',
+  'which schemas get a form, and what each field becomes (zod’s own JSON Schema of each)',
   async () => {
     const schema = (type: z.ZodType) => z.toJSONSchema(type, { io: 'input' });
     const cases = {
@@ -179,6 +179,26 @@ browserTest(
       const { formFields } = await import('/ui/schema-form.js' as string);
       return Object.fromEntries(Object.entries(schemas).map(([name, s]) => [name, formFields(s) !== null]));
     }, cases);
+    // What each field becomes: a pattern only where the browser's anchoring means the same; a literal is a choice.
+    const controls = await page.evaluate(
+      async (schema) => {
+        const { inputEditor } = await import('/ui/schema-form.js' as string);
+        const editor = inputEditor(schema).element as HTMLElement;
+        return [...editor.querySelectorAll('input, select')].map((c) => [
+          c.getAttribute('name'),
+          c.tagName.toLowerCase(),
+          c.getAttribute('type'),
+          c.getAttribute('pattern'),
+        ]);
+      },
+      schema(z.strictObject({ code: z.string().regex(/^[a-z]+$/), alt: z.string().regex(/^a|b$/), lit: z.literal('x'), d: z.iso.date() })),
+    );
+    expect(controls).toEqual([
+      ['code', 'input', 'text', '^[a-z]+$'],
+      ['alt', 'input', 'text', null],
+      ['lit', 'select', null, null],
+      ['d', 'input', 'date', null], // zod's date pattern alternates; a date input checks its own format
+    ]);
     expect(representable).toEqual({
       simple: true,
       nested: false,
