@@ -69,7 +69,11 @@ function control({ name, schema, required }) {
   const write = (value) => {
     if (value === undefined) input.value = '';
     else if (numeric ? typeof value !== 'number' : typeof value !== 'string') return false;
-    else input.value = String(value);
+    else {
+      input.value = String(value);
+      // A date input silently empties a value that is not a date: then the JSON does not fit this field.
+      return input.value === String(value);
+    }
     return true;
   };
   write(schema.default);

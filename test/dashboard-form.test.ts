@@ -199,6 +199,23 @@ browserTest(
       ['lit', 'select', null, null],
       ['d', 'input', 'date', null], // zod's date pattern alternates; a date input checks its own format
     ]);
+    // JSON that a field cannot hold (not a date for a date input) keeps the editor on raw JSON, and says so.
+    const backToForm = await page.evaluate(
+      async (schema) => {
+        const { inputEditor } = await import('/ui/schema-form.js' as string);
+        const editor = inputEditor(schema).element as HTMLElement;
+        const toggle = editor.querySelector('button') as HTMLButtonElement;
+        toggle.click();
+        (editor.querySelector('textarea') as HTMLTextAreaElement).value = '{"d": "soon"}';
+        toggle.click();
+        const stuck = [toggle.getAttribute('aria-pressed'), editor.querySelector('[role=alert]')?.textContent];
+        (editor.querySelector('textarea') as HTMLTextAreaElement).value = '{"d": "2026-12-02"}';
+        toggle.click();
+        return [...stuck, toggle.getAttribute('aria-pressed'), (editor.querySelector('input') as HTMLInputElement).value];
+      },
+      schema(z.strictObject({ d: z.iso.date() })),
+    );
+    expect(backToForm).toEqual(['true', 'This JSON does not fit the form’s fields; it stays as raw JSON.', 'false', '2026-12-02']);
     expect(representable).toEqual({
       simple: true,
       nested: false,
