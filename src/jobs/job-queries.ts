@@ -258,11 +258,36 @@ export async function findNextRunAt(db: CommonQueryMethods, kinds: readonly stri
 const claimed = (claim: Claim) =>
   sql.fragment`id = ${claim.id} AND status = 'running' AND worker_id = ${claim.workerId} AND attempt = ${claim.attempt}`;
 
-export async function completeJob(db: CommonQueryMethods, claim: Claim, result: JsonValue): Promise<Job | null> {
-  return db.maybeOne(sql.type(jobRow)`
-    /* completeJob */
-    UPDATE jobs SET status = 'completed', result = ${sql.jsonb(result)}, progress = 1, finished_at = clock_timestamp()
-    WHERE ${claimed(claim)}
+/** A finished attempt's result, waiting for the statement that writes it (completeJobs). */
+export type Completion = { claim: Claim; result: JsonValue };
+
+/**
+ * Completes jobs, one or many in one statement and one commit (the runner's group commit, completion-batch.ts):
+ * every row is guarded by its own claim (as `claimed` guards the other finishing statements), so a job recovered
+ * or claimed again meanwhile is left alone and simply not returned. The row triggers fire per row, so each job's
+ * revision and events stay gap-free. The results travel as JSON text (a jsonb[] parameter would need its own
+ * array-literal quoting).
+ */
+export async function completeJobs(db: CommonQueryMethods, completions: readonly Completion[]): Promise<readonly Job[]> {
+  if (completions.length === 0) return [];
+  return db.any(sql.type(jobRow)`
+    /* completeJobs */
+    UPDATE jobs SET status = 'completed', result = done.done_result::jsonb, progress = 1, finished_at = clock_timestamp()
+    FROM unnest(${sql.array(
+      completions.map((c) => c.claim.id),
+      'uuid',
+    )}::uuid[], ${sql.array(
+      completions.map((c) => c.claim.workerId),
+      'int4',
+    )}::int[], ${sql.array(
+      completions.map((c) => c.claim.attempt),
+      'int4',
+    )}::int[], ${sql.array(
+      completions.map((c) => JSON.stringify(c.result)),
+      'text',
+    )}::text[]) AS done (done_id, done_worker_id, done_attempt, done_result)
+    WHERE jobs.id = done.done_id AND jobs.status = 'running' AND jobs.worker_id = done.done_worker_id
+      AND jobs.attempt = done.done_attempt
     RETURNING ${jobColumns}`);
 }
 

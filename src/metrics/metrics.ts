@@ -108,7 +108,12 @@ function jobMetrics(registers: Registers) {
     help: 'Claim statements this process ran. Each follows a wake-up (a notification, a finished job, the poll); a kind at its concurrency limit is not claimed for.',
     registers,
   });
-  return { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup, claims };
+  const completionWrites = new Counter({
+    name: 'jobql_runner_completion_writes_total',
+    help: "Statements that wrote successful attempts' ends. Jobs finishing while one is in flight share the next one (group commit), so this grows slower than completed jobs under load.",
+    registers,
+  });
+  return { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup, claims, completionWrites };
 }
 
 /** What the GraphQL and HTTP layers record. */
@@ -228,7 +233,8 @@ export function createMetrics() {
   const registry = new Registry();
   const registers = [registry];
   const errorCode = boundedLabel(MAX_ERROR_CODES);
-  const { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup, claims } = jobMetrics(registers);
+  const { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup, claims, completionWrites } =
+    jobMetrics(registers);
   const { operations, operationTime, httpRequests } = apiMetrics(registers);
 
   /** Attempts ended by a statement (runner, cancel, shutdown, recovery): counted by where they ended up. */
@@ -257,6 +263,11 @@ export function createMetrics() {
     /** The runner ran a claim statement (whatever it returned). */
     claimRan(): void {
       claims.inc();
+    },
+
+    /** The runner wrote `jobs` successful ends in one statement (whatever the claim guards let through). */
+    completionWritten(jobs: number): void {
+      if (jobs > 0) completionWrites.inc();
     },
 
     /** A claimed attempt; `runAt` and `startedAt` are the row's run_at and started_at. */

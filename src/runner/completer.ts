@@ -1,15 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DatabasePool } from 'slonik';
 import type { Job } from '../jobs/job.ts';
-import { type Claim, completeJob, endFailedAttempt, failClaimedJob } from '../jobs/job-queries.ts';
+import { type Claim, endFailedAttempt, failClaimedJob } from '../jobs/job-queries.ts';
 import { clipForLog, logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import type { CompletionBatcher } from './completion-batch.ts';
 import type { Outcome } from './executor.ts';
 
 /**
  * Writes how an attempt ended, guarded by its claim (a write for a claim that is no longer this process's
  * changes nothing), retrying a failed write a few times with backoff. How the attempt ends (retry, FAILED,
- * a cancel request winning) is decided in one place, endAttempt in job-queries.ts.
+ * a cancel request winning) is decided in one place, endAttempt in job-queries.ts. A success goes through the
+ * completion batcher (a retry joins its next batch); failures are rarer and stay one statement each.
  */
 export async function recordOutcome(options: {
   pool: DatabasePool;
@@ -19,6 +21,8 @@ export async function recordOutcome(options: {
   runSeconds: number;
   retryBackoffMs: number;
   metrics: Metrics;
+  /** Writes successful ends, several jobs' in one statement when they finish during one another's write. */
+  completions: CompletionBatcher;
   /** True once the runner stops: a failing write is then not retried (recovery ends the job). */
   stopping: () => boolean;
 }): Promise<void> {
@@ -28,7 +32,7 @@ export async function recordOutcome(options: {
     try {
       const finished =
         'result' in outcome
-          ? await completeJob(options.pool, claim, outcome.result)
+          ? await options.completions.complete(claim, outcome.result)
           : outcome.final
             ? await failClaimedJob(options.pool, claim, outcome.error)
             : await endFailedAttempt(options.pool, claim, outcome.error, options.retryBackoffMs);

@@ -13,6 +13,7 @@ import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { JobChange } from '../notify/listener.ts';
 import { recordOutcome } from './completer.ts';
+import { type CompletionBatcher, createCompletionBatcher } from './completion-batch.ts';
 import { CANCELLED, executeAttempt } from './executor.ts';
 import { createProducer } from './producer.ts';
 import { createProgressWriter } from './progress.ts';
@@ -63,6 +64,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   const { pool, concurrency, presence } = options;
   const running = new Map<string, RunningJob>();
   let stopping = false;
+  const completions = createCompletionBatcher(pool, options.metrics.completionWritten);
   const producer = createProducer({
     pool,
     presence,
@@ -83,7 +85,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
 
   function startJob(job: Job, workerId: number): void {
     const controller = new AbortController();
-    const done = runJob(options, { job, workerId, controller, stopping: () => stopping }).finally(() => {
+    const done = runJob(options, { job, workerId, controller, completions, stopping: () => stopping }).finally(() => {
       running.delete(job.id);
       wake();
     });
@@ -157,9 +159,9 @@ async function checkCancelRequests(pool: DatabasePool, presence: WorkerPresence,
 /** One attempt of a claimed job: execute it (executor.ts), then record how it ended (completer.ts). */
 async function runJob(
   options: RunnerOptions,
-  attempt: { job: Job; workerId: number; controller: AbortController; stopping: () => boolean },
+  attempt: { job: Job; workerId: number; controller: AbortController; completions: CompletionBatcher; stopping: () => boolean },
 ): Promise<void> {
-  const { job, workerId, controller, stopping } = attempt;
+  const { job, workerId, controller, completions, stopping } = attempt;
   const { pool } = options;
   const claim = { id: job.id, workerId, attempt: job.attempt };
   const progress = createProgressWriter((fraction) => updateJobProgress(pool, claim, fraction));
@@ -179,6 +181,7 @@ async function runJob(
     runSeconds,
     retryBackoffMs: kind?.retryBackoffMs ?? options.retryBackoffMs,
     metrics: options.metrics,
+    completions,
     stopping,
   });
 }
