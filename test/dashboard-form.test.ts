@@ -1,25 +1,19 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect } from '@jest/globals';
+import type { BrowserContext, Page } from 'playwright-core';
 import { z } from 'zod';
 import { createJobqlClient, type JobqlClient } from '../src/client/index.ts';
 import { defineKind } from '../src/index.ts';
 import { useTestApp } from './helpers/app.ts';
+import { browserTestFor, launchTestBrowser, type TestBrowser } from './helpers/browser.ts';
 import { useTestDatabase } from './helpers/database.ts';
 
 // The dashboard's create form for a kind with simple fields, in Debian's Chromium (as in dashboard.test.ts): a
 // form built from the kind's input JSON Schema, filled by label; the job it creates has exactly the fields'
 // input; the Raw JSON toggle keeps the values; the server's refusal shows its code. Waits are generous and no
 // assertion is about time.
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI === 'true') {
-  throw new Error(`${CHROMIUM} is missing: CI must install Debian's chromium (see .ci/run) so that the dashboard tests run`);
-}
-if (!haveChromium) console.warn(`dashboard-form.test.ts: skipped, no ${CHROMIUM} (apt-get install -y chromium)`);
-const browserTest = haveChromium ? test : test.skip;
+const browserTest = browserTestFor('dashboard-form.test.ts');
 const WAIT = { timeout: 60_000 };
 const SCREENSHOTS = path.resolve('test-results/screenshots');
 
@@ -37,26 +31,20 @@ const shout = defineKind({
 const db = useTestDatabase();
 // No runner: the created jobs stay queued, and only their input is looked at.
 const app = useTestApp(db, { runner: { concurrency: 0 } }, [shout]);
-let profile: string;
+let testBrowser: TestBrowser | null = null;
 let browser: BrowserContext;
 let api: JobqlClient;
 
 beforeAll(async () => {
   api = createJobqlClient({ url: app.url });
-  if (!haveChromium) return;
-  profile = mkdtempSync(path.join(tmpdir(), 'jobql-dashboard-form-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 800 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-  });
+  testBrowser = await launchTestBrowser('jobql-dashboard-form-', { width: 1280, height: 800 });
+  if (!testBrowser) return;
+  browser = testBrowser.context;
 });
 
 afterAll(async () => {
   api?.dispose();
-  await browser?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  await testBrowser?.close();
 });
 
 async function createForm(page: Page) {

@@ -1,24 +1,18 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { createJobqlClient, type JobqlClient } from '../src/client/index.ts';
 import { DASHBOARD_CSP } from '../src/http/dashboard.ts';
 import { useTestApp } from './helpers/app.ts';
+import { browserTestFor, launchTestBrowser, type TestBrowser } from './helpers/browser.ts';
 import { useTestDatabase } from './helpers/database.ts';
 
 // The dashboard at /ui as a person uses it, in Debian's Chromium (as in graphiql.test.ts): live list, job page,
 // cancel, the key prompt and tenants, nothing from another host, the CSP header. Screenshots of the list and a
 // job page go to test-results/screenshots/ (gitignored) for a person to look at. Waits are generous and no
 // assertion is about time: the machine may be busy.
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI === 'true') {
-  throw new Error(`${CHROMIUM} is missing: CI must install Debian's chromium (see .ci/run) so that the dashboard tests run`);
-}
-if (!haveChromium) console.warn(`dashboard.test.ts: skipped, no ${CHROMIUM} (apt-get install -y chromium)`);
-const browserTest = haveChromium ? test : test.skip;
+const browserTest = browserTestFor('dashboard.test.ts');
 const SCREENSHOTS = path.resolve('test-results/screenshots');
 const WAIT = { timeout: 60_000 };
 const TENANT_A = 'tenant-a-key-0123456789abcdef';
@@ -36,35 +30,20 @@ const keyed = useTestApp(db, {
     ],
   },
 });
-let profile: string;
+let testBrowser: TestBrowser | null = null;
 let browser: BrowserContext;
 const clients: JobqlClient[] = [];
 
 beforeAll(async () => {
-  if (!haveChromium) return;
+  testBrowser = await launchTestBrowser('jobql-dashboard-', { width: 1280, height: 800 });
+  if (!testBrowser) return;
+  browser = testBrowser.context;
   mkdirSync(SCREENSHOTS, { recursive: true });
-  profile = mkdtempSync(path.join(tmpdir(), 'jobql-dashboard-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 800 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
 });
 
 afterAll(async () => {
   for (const client of clients.splice(0)) client.dispose();
-  await browser?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  await testBrowser?.close();
 });
 
 function client(url: string, apiKey?: string): JobqlClient {

@@ -1,10 +1,8 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { afterAll, beforeAll, expect } from '@jest/globals';
+import type { BrowserContext } from 'playwright-core';
 import { CreateJobDocument } from './generated/graphql.ts';
 import { useTestApp } from './helpers/app.ts';
+import { browserTestFor, launchTestBrowser, type TestBrowser } from './helpers/browser.ts';
 import { useTestDatabase } from './helpers/database.ts';
 import { data } from './helpers/graphql.ts';
 
@@ -12,42 +10,21 @@ import { data } from './helpers/graphql.ts';
 // the page loads with nothing from outside the server, the Docs pane lists the schema (which needs the
 // introspection query to pass the operation limits), and a query runs. Without Chromium the test is skipped
 // on a developer's machine, and fails under CI=true, where it must run.
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI === 'true') {
-  throw new Error(`${CHROMIUM} is missing: CI must install Debian's chromium (see .ci/run) so that the GraphiQL test runs`);
-}
-if (!haveChromium) console.warn(`graphiql.test.ts: skipped, no ${CHROMIUM} (apt-get install -y chromium)`);
-const browserTest = haveChromium ? test : test.skip;
+const browserTest = browserTestFor('graphiql.test.ts');
 
 const db = useTestDatabase();
 const app = useTestApp(db, { runner: { concurrency: 0 }, http: { graphiql: true, introspection: true } });
-let profile: string;
+let testBrowser: TestBrowser | null = null;
 let browser: BrowserContext;
 
 beforeAll(async () => {
-  if (!haveChromium) return;
-  // A fresh profile each run: nothing cached from an earlier page can stand in for what the server sends.
-  profile = mkdtempSync(path.join(tmpdir(), 'jobql-graphiql-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  testBrowser = await launchTestBrowser('jobql-graphiql-');
+  if (!testBrowser) return;
+  browser = testBrowser.context;
 });
 
 afterAll(async () => {
-  await browser?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  await testBrowser?.close();
 });
 
 browserTest(
