@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { createJobqlClient, type JobqlClient, JobqlError } from '../src/client/index.ts';
+import { createJobqlClient, type JobqlClient } from '../src/client/index.ts';
 import { useTestApp } from './helpers/app.ts';
+import { drain, rejection } from './helpers/client-results.ts';
 import { useTestDatabase } from './helpers/database.ts';
 
 // jobql/client with API keys: the key reaches the server over HTTP, SSE and graphql-ws; a missing or wrong key
@@ -25,21 +26,6 @@ function client(options: { apiKey?: string; transport?: 'ws' | 'sse' }): JobqlCl
   const created = createJobqlClient({ url: app.url, ...options });
   clients.push(created);
   return created;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<JobqlError> {
-  const error = await promise.then(
-    () => new Error('expected a rejection'),
-    (reason: unknown) => reason,
-  );
-  if (!(error instanceof JobqlError)) throw error;
-  return error;
-}
-
-async function drain<T>(iterator: AsyncIterable<T>): Promise<T[]> {
-  const items: T[] = [];
-  for await (const item of iterator) items.push(item);
-  return items;
 }
 
 test("a tenant's key reads its own jobs; another tenant's key does not see them", async () => {

@@ -8,6 +8,7 @@ import {
   type ReconnectEvent,
 } from '../src/client/index.ts';
 import { useTestApp } from './helpers/app.ts';
+import { drain, rejection } from './helpers/client-results.ts';
 import { useTestDatabase } from './helpers/database.ts';
 import { startDatabaseProxy } from './helpers/db-proxy.ts';
 import { scrape } from './helpers/metrics.ts';
@@ -27,22 +28,6 @@ function client(transport: 'ws' | 'sse' = 'ws', options: Partial<JobqlClientOpti
   const created = createJobqlClient({ url: app.url, transport, reconnect: { initialDelayMs: 100, maxDelayMs: 500 }, ...options });
   clients.push(created);
   return created;
-}
-
-/** The error a promise rejects with (fails the test when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<JobqlError> {
-  const error = await promise.then(
-    () => new Error('expected a rejection'),
-    (reason: unknown) => reason,
-  );
-  if (!(error instanceof JobqlError)) throw error;
-  return error;
-}
-
-async function drain<T>(iterator: AsyncIterable<T>): Promise<T[]> {
-  const items: T[] = [];
-  for await (const item of iterator) items.push(item);
-  return items;
 }
 
 const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString();
