@@ -22,6 +22,7 @@ import { type CpuShare, cpuShare, formatCpuShare, sampleCpu } from './cpu-usage.
 import { measureDelivery } from './delivery.ts';
 import { createGraphQLClient, createJob, createJobBody, percentile, runClosedLoop } from './http-load.ts';
 import { measureLargeTable } from './large-table.ts';
+import { runBench } from './lifecycle.ts';
 import { benchPostgres } from './postgres.ts';
 import { type ServerProcess, startServerProcess, stopAllServerProcesses, tail } from './server-process.ts';
 
@@ -499,24 +500,5 @@ function cleanUp(succeeded: boolean): Promise<void> {
   return cleaning;
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`\nreceived ${signal}; cleaning up`);
-    void cleanUp(false).finally(() => process.exit(130));
-  });
-}
-const watchdog = setTimeout(() => {
-  log(`\nthe run took longer than ${RUN_TIMEOUT_MS / 1000} s; giving up`);
-  void cleanUp(false).finally(() => process.exit(1));
-}, RUN_TIMEOUT_MS);
-watchdog.unref();
-
 if (profileDir) mkdirSync(profileDir, { recursive: true });
-try {
-  await main();
-  await cleanUp(true);
-} catch (error) {
-  log(`\nbenchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  await cleanUp(false);
-  process.exitCode = 1;
-}
+await runBench({ name: 'benchmark', timeoutMs: RUN_TIMEOUT_MS, main, cleanUp, log });

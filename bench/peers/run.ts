@@ -19,6 +19,7 @@ import pg from 'pg';
 import { runMigrations } from '../../src/db/migrate.ts';
 import { type CpuShare, cpuShare, formatCpuShare, sampleCpu } from '../cpu-usage.ts';
 import { createGraphQLClient, createJob, createJobBody, type GraphQLClient, percentile, runClosedLoop } from '../http-load.ts';
+import { runBench } from '../lifecycle.ts';
 import { benchPostgres } from '../postgres.ts';
 import { type ServerProcess, startServerProcess, stopAllServerProcesses } from '../server-process.ts';
 import { openGraphileWorker, openPgBoss, type Peer, type PeerWorkerMode, startPeerWorker, startTrivialYoga } from './peers.ts';
@@ -498,24 +499,5 @@ function cleanUp(succeeded: boolean): Promise<void> {
   return cleaning;
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`\nreceived ${signal}; cleaning up`);
-    void cleanUp(false).finally(() => process.exit(130));
-  });
-}
-const watchdog = setTimeout(() => {
-  log(`\nthe run took longer than ${RUN_TIMEOUT_MS / 60_000} min; giving up`);
-  void cleanUp(false).finally(() => process.exit(1));
-}, RUN_TIMEOUT_MS);
-watchdog.unref();
-
 if (profileDir) mkdirSync(profileDir, { recursive: true });
-try {
-  await main();
-  await cleanUp(true);
-} catch (error) {
-  log(`\nbench:peers failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  await cleanUp(false);
-  process.exitCode = 1;
-}
+await runBench({ name: 'bench:peers', timeoutMs: RUN_TIMEOUT_MS, main, cleanUp, log });
