@@ -2,7 +2,7 @@ import type { DatabasePool } from 'slonik';
 import type { Job } from '../jobs/job.ts';
 import { findJobRevisions, listJobEventsAfter } from '../jobs/job-queries.ts';
 import { logger } from '../logger.ts';
-import type { JobChange } from '../notify/listener.ts';
+import type { JobChange } from '../notify/change-payload.ts';
 
 // The per-job, revisioned, gap-free watch behind jobUpdated and awaitJob.
 //

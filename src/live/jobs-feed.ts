@@ -3,7 +3,7 @@ import { JobqlError } from '../jobs/errors.ts';
 import type { Job, JobStatus } from '../jobs/job.ts';
 import { listJobEventsAt, listJobEventsSince } from '../jobs/job-queries.ts';
 import { logger } from '../logger.ts';
-import type { JobChange } from '../notify/listener.ts';
+import type { JobChange } from '../notify/change-payload.ts';
 import { wake } from './job-watch.ts';
 
 // The filtered feed behind jobsUpdated: every change of a tenant's jobs that matches a filter, for dashboards.

@@ -4,15 +4,12 @@ import type { DatabaseTimeouts } from '../config.ts';
 import { withApplicationName } from '../db/database.ts';
 import { DEFAULT_DATABASE_TIMEOUTS, endClient, pgClientTimeouts } from '../db/timeouts.ts';
 import { logger } from '../logger.ts';
+import { CHANGE_CHANNELS, type JobChange, parseJobChanges } from './change-payload.ts';
 
-export const JOB_CHANGED_CHANNEL = 'jobql_job_changed';
 const RECONNECT_MAX_DELAY_MS = 1000;
 
-/** What the jobs_notify_changed trigger sends: ids and revisions only, never results (NOTIFY payloads are capped at 8000 bytes). */
-export type JobChange = { id: string; revision: number; status: string; kind: string; tenant: string; cancel?: boolean };
-
 export type Listener = {
-  /** Called for every change notification. */
+  /** Called for every job a change notification names (a notification may name many: one call each, in order). */
   onChange: (handler: (change: JobChange) => void) => void;
   /** Called when the connection drops. */
   onLost: (handler: () => void) => void;
@@ -50,17 +47,14 @@ export async function startListener(
       next.on('end', () => resolve(new Error('listener connection ended')));
     });
     next.on('notification', (message) => {
-      if (message.channel !== JOB_CHANGED_CHANNEL || !message.payload) return;
-      let change: JobChange;
-      try {
-        change = JSON.parse(message.payload) as JobChange;
-      } catch {
-        return;
+      for (const change of parseJobChanges(message.channel, message.payload)) {
+        for (const handler of changeHandlers) handler(change);
       }
-      for (const handler of changeHandlers) handler(change);
     });
     await next.connect();
-    await next.query(`LISTEN ${JOB_CHANGED_CHANNEL}`);
+    // Both channels: the per-statement one of migration 009 and the per-row one before it, so that this
+    // process hears every change whichever triggers the database has (see change-payload.ts).
+    for (const channel of CHANGE_CHANNELS) await next.query(`LISTEN ${channel}`);
     client = next;
     return { lost };
   };

@@ -11,7 +11,7 @@ import {
 import type { KindRegistry } from '../kinds/registry.ts';
 import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { JobChange } from '../notify/listener.ts';
+import type { JobChange } from '../notify/change-payload.ts';
 import { recordOutcome } from './completer.ts';
 import { type CompletionBatcher, createCompletionBatcher } from './completion-batch.ts';
 import { CANCELLED, executeAttempt } from './executor.ts';
