@@ -69,23 +69,31 @@ async function main(): Promise<void> {
 }
 
 /**
- * A what-if on this throwaway database only (src/ and the migrations are untouched): the jobs triggers' functions
- * recreated without their `PERFORM pg_notify(…)`, to measure what the per-row NOTIFY (and the lock every
- * notifying transaction takes at commit) costs the drain and createJob. Live updates and the runner's wake-ups
- * are then off: the runner finds work by polling, which a backlog keeps busy anyway. Skipped when no function
- * matches (the triggers changed shape); BENCH_PROFILE_WITHOUT_NOTIFY=0 skips it.
+ * A what-if on this throwaway database only (src/ and the migrations are untouched): `jobs_notify_changes`, the one
+ * function the jobs triggers send their notifications through since migration 009 (one NOTIFY per statement, a few
+ * for a statement changing many jobs), replaced by one that sends nothing, to measure what the NOTIFY (and the
+ * lock every notifying transaction takes at commit) still costs the drain and createJob. The triggers still write
+ * the events and build the entries, so the difference is the NOTIFY's alone. Live updates and the runner's
+ * wake-ups are then off: the runner finds work by polling, which a backlog keeps busy anyway. Skipped when that
+ * function is missing or another function still calls pg_notify (the triggers changed shape again);
+ * BENCH_PROFILE_WITHOUT_NOTIFY=0 skips it.
  */
 async function removeNotify(): Promise<boolean> {
-  const { rows } = await db.query<{ definition: string }>(
-    `SELECT /* bench */ pg_get_functiondef(p.oid) AS definition FROM pg_proc p
-      WHERE p.pronamespace = 'public'::regnamespace AND p.prosrc ILIKE '%pg_notify%'`,
+  const { rows } = await db.query<{ name: string; args: string }>(
+    `SELECT /* bench */ p.proname AS name, pg_get_function_identity_arguments(p.oid) AS args FROM pg_proc p
+      WHERE p.pronamespace = 'public'::regnamespace AND (p.prosrc ILIKE '%pg_notify%' OR p.proname = 'jobs_notify_changes')`,
   );
-  const stripped = rows.map((row) => row.definition.replace(/PERFORM\s+pg_notify\s*\([^;]*\);/gis, ''));
-  if (rows.length === 0 || stripped.some((definition) => /pg_notify/i.test(definition))) {
-    log('(what-if without NOTIFY skipped: the functions that notify do not have the expected shape)');
+  const target = rows.find((row) => row.name === 'jobs_notify_changes' && row.args === 'entries text[]');
+  const others = rows.filter((row) => row.name !== 'jobs_notify_changes').map((row) => row.name);
+  if (!target || others.length > 0) {
+    log(
+      `(what-if without NOTIFY skipped: ${target ? `other functions notify too (${others.join(', ')})` : 'no jobs_notify_changes(entries text[])'})`,
+    );
     return false;
   }
-  for (const definition of stripped) await db.query(definition);
+  await db.query(
+    `/* bench */ CREATE OR REPLACE FUNCTION jobs_notify_changes(entries text[]) RETURNS void LANGUAGE plpgsql AS $$ BEGIN RETURN; END $$`,
+  );
   return true;
 }
 

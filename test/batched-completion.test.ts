@@ -51,7 +51,8 @@ describe('the completion batcher against the table', () => {
     expect(byId.get(first)).toMatchObject({ status: 'completed', result: { n: 1 } });
     expect(byId.get(second)).toMatchObject({ status: 'completed', result: null });
     expect(byId.get(third)).toMatchObject({ status: 'completed', result: { n: [3, 'three'] } });
-    // The row trigger still ran per row: each completed job got exactly one new revision and one event for it.
+    // Per row still: each completed job got exactly one new revision and one event for it (migration 009's
+    // statement-level trigger writes the events of the whole statement at once).
     const events = await db.query<{ job_id: string; revision: number; status: string }>(
       'SELECT job_id, revision, status FROM job_events WHERE job_id = ANY($1) AND status = $2',
       [[first, lost, second, third], 'completed'],

@@ -264,9 +264,10 @@ export type Completion = { claim: Claim; result: JsonValue };
 /**
  * Completes jobs, one or many in one statement and one commit (the runner's group commit, completion-batch.ts):
  * every row is guarded by its own claim (as `claimed` guards the other finishing statements), so a job recovered
- * or claimed again meanwhile is left alone and simply not returned. The row triggers fire per row, so each job's
- * revision and events stay gap-free. The results travel as JSON text (a jsonb[] parameter would need its own
- * array-literal quoting).
+ * or claimed again meanwhile is left alone and simply not returned. Each row still gets its own revision (the
+ * BEFORE row trigger) and event row, gap-free; the statement-level trigger writes all of the batch's events in
+ * one INSERT and announces them in one NOTIFY (a few for a large batch). The results travel as JSON text (a
+ * jsonb[] parameter would need its own array-literal quoting).
  */
 export async function completeJobs(db: CommonQueryMethods, completions: readonly Completion[]): Promise<readonly Job[]> {
   if (completions.length === 0) return [];

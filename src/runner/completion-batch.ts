@@ -17,8 +17,8 @@ type Pending = { claim: Claim; result: JsonValue; resolve: (job: Job | null) => 
 
 /**
  * Group commit for successful completions. Every commit of a job change waits on PostgreSQL's notify-queue
- * lock (the row trigger sends a NOTIFY), held through the commit's WAL flush, so committing one job at a time
- * serialises the runner's slots on that lock (README, "Where the time goes"). Here a completion is written at
+ * lock (the jobs triggers send a NOTIFY per statement), held through the commit's WAL flush, so committing one
+ * job at a time serialises the runner's slots on that lock (README, "Where the time goes"). Here a completion is written at
  * once when no completion statement is in flight (no added latency when idle); while one is, the next ones
  * queue, and when it returns they are all written in one statement and one commit (completeJobs), up to
  * MAX_COMPLETION_BATCH. Nothing waits on a timer: the batch is exactly what finished during the previous
