@@ -1,12 +1,15 @@
--- One NOTIFY per statement instead of one per changed row. A NOTIFY takes a database-wide lock at commit, held
--- through the commit's WAL flush, so notifying transactions cannot share a flush; with a NOTIFY per row, every
--- job change paid for that lock (the drain's busy backends waited on it 80% of the time). The change feed keeps
+-- One NOTIFY per statement instead of one per changed row. A transaction that notified takes a cluster-wide lock
+-- at commit and holds it through the commit's WAL flush, so notifying transactions cannot share a flush (the
+-- drain's busy backends waited on it 80% of the time). The lock is taken once per transaction, but every
+-- notification is written to the queue while it is held and read and parsed by every listening process: a
+-- statement changing many jobs (a claim, a batch of completions, a recovery) now writes one or a few instead of
+-- one per job, and its events in one INSERT instead of one per row. The change feed keeps
 -- its meaning: every visible change still bumps the revision (gap-free per job), still records that revision's
 -- state in job_events, and every process still hears of it, but a statement changing many jobs now writes its
 -- events in one INSERT and sends them in as few notifications as the payload limit allows, on a new channel
 -- (jobql_jobs_changed) whose payload lists jobs. Processes of the previous version listen on jobql_job_changed
 -- only: during a rolling deploy they hear nothing and fall back on their polls (the runner's POLL_INTERVAL_MS,
--- the watches' LIVE_RECHECK_MS).
+-- the watches' LIVE_RECHECK_MS; their jobsUpdated feeds have none and stay quiet: see the README).
 
 -- The two BEFORE UPDATE row triggers become one (one trigger call per row instead of two), same semantics:
 -- updated_at is touched on every update; revision counts changes a client can see (as in 003: status,
@@ -54,15 +57,23 @@ RETURNS text LANGUAGE sql STABLE AS $$
                 CASE WHEN cancel_requested_at IS NULL THEN 0 ELSE 1 END, ']')
 $$;
 
--- Sends the entries as JSON arrays of entries on jobql_jobs_changed, as few notifications as fit: an entry goes
--- to chunk floor(its start offset / 5700), so a payload is at most 5700 + one entry (~1,300) + 2 bytes, under
--- 7,000, well below NOTIFY's 8000-byte limit. NOTIFY is delivered at commit, only if the transaction commits.
--- PostgreSQL drops a notification identical to one already sent in the transaction; two payloads here never are
--- (each names a job at a revision it reaches once).
+-- Sends the entries as JSON arrays of entries on jobql_jobs_changed, as few notifications as fit: all in one when
+-- they fit under 7,000 bytes (the common case: a claim, a batch of completions up to ~85 jobs, a single change);
+-- otherwise an entry goes to chunk floor(its start offset / 5700), so a payload is at most 5700 + one entry
+-- (~1,300) + 2 bytes, under 7,000 too, well below NOTIFY's 8000-byte limit. NOTIFY is delivered at commit, only if
+-- the transaction commits. PostgreSQL drops a notification identical to one already sent in the transaction; two
+-- payloads here never are (each names a job at a revision it reaches once).
 CREATE FUNCTION jobs_notify_changes(entries text[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   payload text;
 BEGIN
+  IF cardinality(entries) > 0 THEN
+    payload := '[' || array_to_string(entries, ',') || ']';
+    IF octet_length(payload) < 7000 THEN
+      PERFORM pg_notify('jobql_jobs_changed', payload);
+      RETURN;
+    END IF;
+  END IF;
   FOR payload IN
     SELECT '[' || string_agg(entry, ',' ORDER BY n) || ']'
     FROM (SELECT entry, n, (sum(octet_length(entry) + 1) OVER (ORDER BY n) - octet_length(entry) - 1) / 5700 AS chunk
