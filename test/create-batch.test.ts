@@ -6,7 +6,7 @@ import { createCreateBatcher } from '../src/jobs/create-batch.ts';
 import { insertJob, type NewJob } from '../src/jobs/job-queries.ts';
 import { setLogLevel } from '../src/logger.ts';
 import { CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
-import { useTestApp } from './helpers/app.ts';
+import { startTestApp, useTestApp } from './helpers/app.ts';
 import { useTestDatabase } from './helpers/database.ts';
 import { data, execute } from './helpers/graphql.ts';
 import { scrape } from './helpers/metrics.ts';
@@ -236,5 +236,21 @@ describe('createJob on a server, concurrently', () => {
     const rows = await db.query<{ id: string; m: number }>("SELECT id, (input->>'m')::int AS m FROM jobs WHERE input ? 'm' ORDER BY m");
     expect(rows.map((row) => row.m)).toEqual(Array.from({ length: 20 }, (_, m) => m).filter((m) => m !== 10));
     expect(rows.map((row) => row.id).sort()).toEqual(ids.sort());
+  });
+});
+
+describe('stopping', () => {
+  const db = useTestDatabase();
+
+  test('creates queued when stop begins are written before the pool closes; a create after the stop is refused cleanly', async () => {
+    const app = await startTestApp(db.url, { runner: { concurrency: 0 } });
+    const jobs = app.jobsFor('default');
+    const pending = Array.from({ length: 30 }, (_, n) => jobs.createJob({ kind: 'echo', input: { stopping: n } }));
+    await app.stop();
+    const settled = await Promise.allSettled(pending);
+    expect(settled.map((outcome) => outcome.status)).toEqual(Array(30).fill('fulfilled'));
+    const [count] = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM jobs WHERE input ? 'stopping'");
+    expect(count?.n).toBe(30);
+    await expect(jobs.createJob({ kind: 'echo' })).rejects.toThrow('jobql is stopping: the job was not created');
   });
 });

@@ -115,7 +115,7 @@ function jobMetrics(registers: Registers) {
   });
   const createWrites = new Counter({
     name: 'jobql_create_writes_total',
-    help: 'Statements that inserted created jobs (createJob, the library createJob). Creates arriving while one is in flight share the next one (group commit), so this grows slower than created jobs under load.',
+    help: 'Insert statements of createJob (the API and the library) that succeeded, one per batch or lone job. Creates arriving while one is in flight share the next one (group commit), so this grows slower than created jobs under load.',
     registers,
   });
   return { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup, claims, completionWrites, createWrites };
