@@ -1,4 +1,5 @@
 import type { DatabasePool } from 'slonik';
+import { isDatabaseUnavailable, isStatementTimeout } from '../db/unavailable.ts';
 import { logger } from '../logger.ts';
 import type { Job } from './job.ts';
 import { insertJob, insertJobs, type NewJob } from './job-queries.ts';
@@ -26,18 +27,19 @@ type Pending = { job: NewJob; resolve: (job: Job | null) => void; reject: (error
  * when idle. While one is in flight, the next ones queue, and when it returns they are all inserted in one
  * statement and one commit (insertJobs), up to MAX_CREATE_BATCH. Nothing waits on a timer: a batch is exactly
  * what arrived during the previous round trip. One statement is all or nothing: when a batch's statement fails
- * (a row PostgreSQL refuses, a deadlock, a lost connection), nothing of it was written, and its jobs are
- * inserted again one by one with the one-row statement, so a bad row fails only its own caller, with the error
- * it would have got alone. Idempotency is the unique index's, as before: a key taken in the table, or by an
- * earlier row of the same batch, gives its caller null. One batcher per process, shared by every tenant (the
- * tenant is a column of each row); correctness across processes is PostgreSQL's, as for the one-row insert.
+ * (a row PostgreSQL refuses, a deadlock), nothing of it was written, and its jobs are inserted again one by one
+ * with the one-row statement, so a bad row fails only its own caller, with the error it would have got alone;
+ * when the database does not answer, every job of the batch fails with that error at once. Idempotency is the
+ * unique index's, as before: a key taken in the table, or by an earlier row of the same batch, gives its caller
+ * null. One batcher per process, shared by every tenant (the tenant is a column of each row); correctness
+ * across processes is PostgreSQL's, as for the one-row insert.
  */
 export function createCreateBatcher(pool: DatabasePool, onWrite: (jobs: number) => void): CreateBatcher {
   const queue: Pending[] = [];
   let writing: Promise<void> | null = null;
   let closed = false;
 
-  /** The one-row statement of before: alone, and for each job of a batch whose statement failed. */
+  /** The one-row statement of before, for a job alone. */
   async function insertOne(pending: Pending): Promise<void> {
     try {
       const job = await insertJob(pool, pending.job);
@@ -45,6 +47,29 @@ export function createCreateBatcher(pool: DatabasePool, onWrite: (jobs: number) 
       pending.resolve(job);
     } catch (error) {
       pending.reject(error);
+    }
+  }
+
+  /**
+   * After a failed batch, each job with the one-row statement, so that a bad row fails only its caller. Jobs
+   * without an idempotency key first: they cannot wait on another transaction's key. The first error that says
+   * the database is not answering (or timed the statement out) fails the jobs not yet tried with it, unwritten:
+   * one at a time, each would wait as long again.
+   */
+  async function insertOneByOne(batch: readonly Pending[]): Promise<void> {
+    const ordered = [...batch.filter((p) => p.job.idempotencyKey === null), ...batch.filter((p) => p.job.idempotencyKey !== null)];
+    for (const [index, pending] of ordered.entries()) {
+      try {
+        const job = await insertJob(pool, pending.job);
+        onWrite(1);
+        pending.resolve(job);
+      } catch (error) {
+        pending.reject(error);
+        if (isDatabaseUnavailable(error)) {
+          for (const rest of ordered.slice(index + 1)) rest.reject(error);
+          return;
+        }
+      }
     }
   }
 
@@ -60,9 +85,16 @@ export function createCreateBatcher(pool: DatabasePool, onWrite: (jobs: number) 
       const byId = new Map(written.map((job) => [job.id, job]));
       for (const pending of batch) pending.resolve(byId.get(pending.job.id) ?? null);
     } catch (error) {
-      // Nothing of the batch was written. One by one, in queue order: each caller gets its own row or error.
+      // The database does not answer (refused, lost, or silent past the client's timeout): every job of the batch
+      // gets that error, as each would have alone, without one more wait per job. A statement timeout is the
+      // server's answer, and may be one row's own lock wait: that batch is retried like any refused row.
+      if (isDatabaseUnavailable(error) && !isStatementTimeout(error)) {
+        for (const pending of batch) pending.reject(error);
+        return;
+      }
+      // Nothing of the batch was written: one by one, each caller gets its own row or its own error.
       logger.warn('a batched insert of jobs failed; inserting them one by one', { jobs: batch.length, err: error });
-      for (const pending of batch) await insertOne(pending);
+      await insertOneByOne(batch);
     }
   }
 
