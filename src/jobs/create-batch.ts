@@ -19,6 +19,40 @@ export type CreateBatcher = {
 
 type Pending = { job: NewJob; resolve: (job: Job | null) => void; reject: (error: unknown) => void };
 
+type Write = (jobs: number) => void;
+
+/**
+ * The one-row statement of before (insertJob), for a job alone and for each retry. Settles the job's caller;
+ * returns the error when it says the database did not answer (or timed the statement out), else null.
+ */
+async function insertOne(pool: DatabasePool, onWrite: Write, pending: Pending): Promise<{ unanswered: unknown } | null> {
+  try {
+    const job = await insertJob(pool, pending.job);
+    onWrite(1);
+    pending.resolve(job);
+    return null;
+  } catch (error) {
+    pending.reject(error);
+    return isDatabaseUnavailable(error) ? { unanswered: error } : null;
+  }
+}
+
+/**
+ * After a failed batch, each job with the one-row statement, so that a bad row fails only its caller. Jobs
+ * without an idempotency key first: they cannot wait on another transaction's key. The first error that says
+ * the database is not answering (or timed the statement out) fails the jobs not yet tried with it, unwritten:
+ * one at a time, each would wait as long again.
+ */
+async function insertOneByOne(pool: DatabasePool, onWrite: Write, batch: readonly Pending[]): Promise<void> {
+  const ordered = [...batch.filter((p) => p.job.idempotencyKey === null), ...batch.filter((p) => p.job.idempotencyKey !== null)];
+  for (const [index, pending] of ordered.entries()) {
+    const failed = await insertOne(pool, onWrite, pending);
+    if (!failed) continue;
+    for (const rest of ordered.slice(index + 1)) rest.reject(failed.unanswered);
+    return;
+  }
+}
+
 /**
  * Group commit for createJob, the same pattern as the runner's completions (runner/completion-batch.ts): each
  * insert commits and its row trigger sends a NOTIFY, and notifying commits run one at a time on PostgreSQL's
@@ -39,43 +73,12 @@ export function createCreateBatcher(pool: DatabasePool, onWrite: (jobs: number) 
   let writing: Promise<void> | null = null;
   let closed = false;
 
-  /** The one-row statement of before, for a job alone. */
-  async function insertOne(pending: Pending): Promise<void> {
-    try {
-      const job = await insertJob(pool, pending.job);
-      onWrite(1);
-      pending.resolve(job);
-    } catch (error) {
-      pending.reject(error);
-    }
-  }
-
-  /**
-   * After a failed batch, each job with the one-row statement, so that a bad row fails only its caller. Jobs
-   * without an idempotency key first: they cannot wait on another transaction's key. The first error that says
-   * the database is not answering (or timed the statement out) fails the jobs not yet tried with it, unwritten:
-   * one at a time, each would wait as long again.
-   */
-  async function insertOneByOne(batch: readonly Pending[]): Promise<void> {
-    const ordered = [...batch.filter((p) => p.job.idempotencyKey === null), ...batch.filter((p) => p.job.idempotencyKey !== null)];
-    for (const [index, pending] of ordered.entries()) {
-      try {
-        const job = await insertJob(pool, pending.job);
-        onWrite(1);
-        pending.resolve(job);
-      } catch (error) {
-        pending.reject(error);
-        if (isDatabaseUnavailable(error)) {
-          for (const rest of ordered.slice(index + 1)) rest.reject(error);
-          return;
-        }
-      }
-    }
-  }
-
   async function writeBatch(batch: readonly Pending[]): Promise<void> {
     const [only] = batch;
-    if (batch.length === 1 && only) return insertOne(only);
+    if (batch.length === 1 && only) {
+      await insertOne(pool, onWrite, only);
+      return;
+    }
     try {
       const written = await insertJobs(
         pool,
@@ -94,7 +97,7 @@ export function createCreateBatcher(pool: DatabasePool, onWrite: (jobs: number) 
       }
       // Nothing of the batch was written: one by one, each caller gets its own row or its own error.
       logger.warn('a batched insert of jobs failed; inserting them one by one', { jobs: batch.length, err: error });
-      await insertOneByOne(batch);
+      await insertOneByOne(pool, onWrite, batch);
     }
   }
 
