@@ -2,12 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Config } from '../src/config.ts';
 import { createDatabasePool, type DatabasePool } from '../src/db/pool.ts';
+import { sql } from '../src/db/sql.ts';
+import { isDatabaseUnavailable } from '../src/db/unavailable.ts';
 import { createCreateBatcher } from '../src/jobs/create-batch.ts';
-import { insertJob, type NewJob } from '../src/jobs/job-queries.ts';
+import { insertJob, insertJobs, type NewJob } from '../src/jobs/job-queries.ts';
 import { setLogLevel } from '../src/logger.ts';
 import { CreateJobDocument, GetJobDocument } from './generated/graphql.ts';
 import { startTestApp, useTestApp } from './helpers/app.ts';
 import { useTestDatabase } from './helpers/database.ts';
+import { startDatabaseProxy } from './helpers/db-proxy.ts';
 import { data, execute } from './helpers/graphql.ts';
 import { scrape } from './helpers/metrics.ts';
 
@@ -27,6 +30,38 @@ const newJob = (fields: Partial<NewJob> = {}): NewJob => ({
   timeoutMs: null,
   idempotencyKey: null,
   ...fields,
+});
+
+describe('the create batcher against a database that stops answering', () => {
+  const db = useTestDatabase();
+
+  test('a batch the database did not answer fails all its jobs at once with that error, written nowhere, instead of one wait per job', async () => {
+    setLogLevel((process.env.LOG_LEVEL as Config['log']['level'] | undefined) ?? 'silent');
+    const proxy = await startDatabaseProxy(db.url);
+    // The client gives up on a silent server after statementMs + 1 s, and on a connection after connectMs: 3 s each.
+    const pool = await createDatabasePool(proxy.url, 2, { statementMs: 2000, connectMs: 3000 });
+    try {
+      await Promise.all([pool.query(sql.unsafe`SELECT pg_sleep(0.05)`), pool.query(sql.unsafe`SELECT pg_sleep(0.05)`)]);
+      proxy.pause();
+      const batcher = createCreateBatcher(pool, () => {});
+      const jobs = [0, 1, 2, 3, 4].map((n) => newJob({ input: { n } }));
+      const started = performance.now();
+      // The first goes alone and waits out its timeout; the four behind it go in one batch and wait out one more.
+      const settled = await Promise.allSettled(jobs.map((job) => batcher.insert(job)));
+      const waits = (performance.now() - started) / 3000;
+      expect(settled.map((outcome) => outcome.status)).toEqual(Array(5).fill('rejected'));
+      for (const outcome of settled) expect(isDatabaseUnavailable((outcome as PromiseRejectedResult).reason)).toBe(true);
+      // Two waits, not three or more: retrying the batch's jobs one by one against a silent server would wait again.
+      expect(waits).toBeLessThan(2.6);
+      await proxy.resume();
+      const written = await db.query('SELECT id FROM jobs WHERE id = ANY($1)', [jobs.map((job) => job.id)]);
+      expect(written).toEqual([]);
+    } finally {
+      await proxy.resume();
+      await pool.end();
+      await proxy.close();
+    }
+  });
 });
 
 describe('the create batcher against the table', () => {
@@ -51,9 +86,10 @@ describe('the create batcher against the table', () => {
       newJob({ input: { n: 3 }, runAt: '2999-01-02T03:04:05.678901Z', idempotencyKey: 'three' }),
       newJob({ kind: 'sleep', input: { ms: 4 }, priority: -1000 }),
     ];
-    // All in one tick: the first is written at once, alone; the other four wait for it and go in one statement.
+    // All in one tick: the first is written at once, alone; the keyed one alone beside it (it may wait on
+    // another transaction's key); the other three wait for the first and go in one statement.
     const created = await Promise.all(jobs.map((job) => batcher.insert(job)));
-    expect(writes).toEqual([1, 4]);
+    expect(writes.sort()).toEqual([1, 1, 3]);
     for (const [index, job] of jobs.entries()) {
       expect(created[index]).toMatchObject({
         id: job.id,
@@ -80,9 +116,7 @@ describe('the create batcher against the table', () => {
     for (const event of events) expect(event).toMatchObject({ revision: 1, status: 'queued' });
   });
 
-  test('an idempotency key taken earlier in the same batch, or in the table, gives null; the same key in another tenant is its own', async () => {
-    const writes: number[] = [];
-    const batcher = createCreateBatcher(pool, (jobs) => writes.push(jobs));
+  test('insertJobs: an idempotency key taken earlier in the same statement, or in the table, gives no row; the same key in another tenant is its own', async () => {
     await insertJob(pool, newJob({ idempotencyKey: 'held' }));
     const jobs = [
       newJob({ input: { first: true } }),
@@ -91,10 +125,9 @@ describe('the create batcher against the table', () => {
       newJob({ idempotencyKey: 'held' }),
       newJob({ idempotencyKey: 'twice', input: { n: 1 }, tenant: 'globex' }),
     ];
-    const created = await Promise.all(jobs.map((job) => batcher.insert(job)));
-    expect(writes).toEqual([1, 4]);
-    // The first of two equal keys in one batch wins, in queue order.
-    expect(created.map((job) => job?.id ?? null)).toEqual([jobs[0]?.id, jobs[1]?.id, null, null, jobs[4]?.id]);
+    const written = new Set((await insertJobs(pool, jobs)).map((job) => job.id));
+    // The first of two equal keys in one statement wins, in the statement's order.
+    expect(jobs.map((job) => written.has(job.id))).toEqual([true, true, false, false, true]);
     const rows = await db.query<{ tenant: string; n: number }>(
       "SELECT tenant, count(*)::int AS n FROM jobs WHERE idempotency_key = 'twice' GROUP BY tenant ORDER BY tenant",
     );
@@ -102,6 +135,36 @@ describe('the create batcher against the table', () => {
       { tenant: 'acme', n: 1 },
       { tenant: 'globex', n: 1 },
     ]);
+  });
+
+  test('a create whose idempotency key another transaction holds uncommitted waits alone: the other creates are written meanwhile', async () => {
+    const batcher = createCreateBatcher(pool, () => {});
+    let commit = () => {};
+    const held = new Promise<void>((resolve) => {
+      commit = resolve;
+    });
+    let holding = () => {};
+    const inserted = new Promise<void>((resolve) => {
+      holding = resolve;
+    });
+    // An application's open transaction that enqueued with the key and has not committed yet.
+    const transaction = pool.transaction(async (tx) => {
+      await insertJob(tx, newJob({ idempotencyKey: 'open' }));
+      holding();
+      await held;
+    });
+    await inserted;
+    const keyed = batcher.insert(newJob({ idempotencyKey: 'open' }));
+    const others = await Promise.all([0, 1, 2, 3].map((n) => batcher.insert(newJob({ input: { n } }))));
+    expect(others.every((job) => job?.status === 'queued')).toBe(true);
+    // Still waiting on the key while the others are in the table.
+    expect(await Promise.race([keyed.then(() => 'settled'), new Promise((resolve) => setTimeout(resolve, 300, 'waiting'))])).toBe(
+      'waiting',
+    );
+    commit();
+    await transaction;
+    // The key is the committed job's: this caller reads the holder, as before batching.
+    expect(await keyed).toBeNull();
   });
 
   test('a row PostgreSQL refuses fails only its own caller, with the error the one-row insert gives, and nothing of it is written', async () => {

@@ -38,17 +38,15 @@ async function insertOne(pool: DatabasePool, onWrite: Write, pending: Pending): 
 }
 
 /**
- * After a failed batch, each job with the one-row statement, so that a bad row fails only its caller. Jobs
- * without an idempotency key first: they cannot wait on another transaction's key. The first error that says
- * the database is not answering (or timed the statement out) fails the jobs not yet tried with it, unwritten:
- * one at a time, each would wait as long again.
+ * After a failed batch, each job with the one-row statement, so that a bad row fails only its caller. The first
+ * error that says the database is not answering (or timed the statement out) fails the jobs not yet tried with
+ * it, unwritten: one at a time, each would wait as long again.
  */
 async function insertOneByOne(pool: DatabasePool, onWrite: Write, batch: readonly Pending[]): Promise<void> {
-  const ordered = [...batch.filter((p) => p.job.idempotencyKey === null), ...batch.filter((p) => p.job.idempotencyKey !== null)];
-  for (const [index, pending] of ordered.entries()) {
+  for (const [index, pending] of batch.entries()) {
     const failed = await insertOne(pool, onWrite, pending);
     if (!failed) continue;
-    for (const rest of ordered.slice(index + 1)) rest.reject(failed.unanswered);
+    for (const rest of batch.slice(index + 1)) rest.reject(failed.unanswered);
     return;
   }
 }
@@ -63,14 +61,16 @@ async function insertOneByOne(pool: DatabasePool, onWrite: Write, batch: readonl
  * what arrived during the previous round trip. One statement is all or nothing: when a batch's statement fails
  * (a row PostgreSQL refuses, a deadlock), nothing of it was written, and its jobs are inserted again one by one
  * with the one-row statement, so a bad row fails only its own caller, with the error it would have got alone;
- * when the database does not answer, every job of the batch fails with that error at once. Idempotency is the
- * unique index's, as before: a key taken in the table, or by an earlier row of the same batch, gives its caller
- * null. One batcher per process, shared by every tenant (the tenant is a column of each row); correctness
- * across processes is PostgreSQL's, as for the one-row insert.
+ * when the database does not answer, every job of the batch fails with that error at once. A job with an
+ * idempotency key is never batched: its insert may wait on another transaction that holds the same key
+ * uncommitted (an application's open transaction that called jobql_create_job), and a batch would make every
+ * tenant's creates wait with it. One batcher per process, shared by every tenant (the tenant is a column of each
+ * row); correctness across processes is PostgreSQL's, as for the one-row insert.
  */
 export function createCreateBatcher(pool: DatabasePool, onWrite: (jobs: number) => void): CreateBatcher {
   const queue: Pending[] = [];
   let writing: Promise<void> | null = null;
+  const keyed = new Set<Promise<unknown>>();
   let closed = false;
 
   async function writeBatch(batch: readonly Pending[]): Promise<void> {
@@ -116,12 +116,19 @@ export function createCreateBatcher(pool: DatabasePool, onWrite: (jobs: number) 
           reject(new Error('jobql is stopping: the job was not created'));
           return;
         }
-        queue.push({ job, resolve, reject });
+        const pending = { job, resolve, reject };
+        if (job.idempotencyKey !== null) {
+          // Alone, beside the batches: only its own caller waits if another transaction holds its key.
+          const insert = insertOne(pool, onWrite, pending).finally(() => keyed.delete(insert));
+          keyed.add(insert);
+          return;
+        }
+        queue.push(pending);
         writing ??= writeQueued();
       }),
     close: async () => {
       closed = true;
-      await writing;
+      await Promise.all([writing, ...keyed]);
     },
   };
 }
