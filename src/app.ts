@@ -9,6 +9,7 @@ import { createAuthenticator } from './http/auth.ts';
 import { type HttpFrontend, startHttpFrontend, startProbeServer } from './http/frontend.ts';
 import { createOriginPolicy } from './http/origin.ts';
 import { createRateLimiter } from './http/rate-limit.ts';
+import { type CreateBatcher, createCreateBatcher } from './jobs/create-batch.ts';
 import { countUnfinishedJobs } from './jobs/job-queries.ts';
 import { createJobService, type JobService } from './jobs/job-service.ts';
 import type { JobKind } from './kinds/kind.ts';
@@ -57,7 +58,7 @@ type Options = { signal?: AbortSignal; kinds: KindRegistry };
  * runner finishes or interrupts its jobs (it needs the pool, and subscribers should see those final states);
  * live streams end cleanly (final states, then WebSockets close with 1001); the remaining HTTP connections
  * and the probe server; the listener; the worker presence (after the runner: it deregisters this process
- * and releases its lock); upkeep; the pool; the embedded database last.
+ * and releases its lock); upkeep; queued job creates are written; the pool; the embedded database last.
  */
 export async function startApp(config: Config, start: StartOptions): Promise<App> {
   // Checked before anything starts: a bad kind (a duplicate name) is a startup error, not a half-started app.
@@ -66,6 +67,11 @@ export async function startApp(config: Config, start: StartOptions): Promise<App
   const metrics = createMetrics();
   try {
     const { databaseUrl, pool, sessionTag } = await startDatabase(config, options, parts);
+    // Added right after the pool, so that it stops right before it: by then the HTTP frontend has let its
+    // requests finish, and any create still queued (a library call, a request cut off past the drain) is
+    // written, or fails, while the pool is still open; later creates are refused.
+    const creates = createCreateBatcher(pool, metrics.createWritten);
+    parts.add('job creates: queued inserts are written', () => creates.close());
     await startUpkeep(config, options, parts, { pool, metrics });
     const { presence, listener } = await startSession(config, options, parts, { databaseUrl, sessionTag });
     // A worker-only process serves no live status: it builds no hub (its runner is woken by the listener).
@@ -93,7 +99,7 @@ export async function startApp(config: Config, start: StartOptions): Promise<App
     };
     const probes = await startProbes(config, metrics, ready);
     if (probes) probesPlace.fill(() => probes.close());
-    const web = hub ? await startWeb(config, { pool, hub, metrics, ready, kinds: options.kinds }) : null;
+    const web = hub ? await startWeb(config, { pool, hub, metrics, ready, kinds: options.kinds, creates }) : null;
     if (web) webPlace.fill(() => web.close());
     // The runner starts once the port is ours: a start that fails (port taken) must not have claimed jobs.
     state.runner = await startJobRunner(config, options, parts, { pool, presence, listener, metrics });
@@ -115,7 +121,7 @@ export async function startApp(config: Config, start: StartOptions): Promise<App
       })();
       return stopped;
     };
-    const jobsFor = (tenant: string) => createJobService(pool, tenant, metrics, options.kinds);
+    const jobsFor = (tenant: string) => createJobService(pool, tenant, metrics, options.kinds, creates);
     return { url, metricsUrl: probes?.url ?? null, databaseUrl, jobsFor, stop };
   } catch (error) {
     await parts.stopAll();
@@ -232,12 +238,19 @@ async function startProbes(config: Config, metrics: Metrics, ready: () => Promis
 
 async function startWeb(
   config: Config,
-  deps: { pool: DatabasePool; hub: LiveHub; metrics: Metrics; ready: () => Promise<string | null>; kinds: KindRegistry },
+  deps: {
+    pool: DatabasePool;
+    hub: LiveHub;
+    metrics: Metrics;
+    ready: () => Promise<string | null>;
+    kinds: KindRegistry;
+    creates: CreateBatcher;
+  },
 ): Promise<HttpFrontend> {
-  const { pool, hub, metrics, kinds } = deps;
+  const { pool, hub, metrics, kinds, creates } = deps;
   // Each operation acts for one tenant: its use cases see only that tenant's jobs.
   const contextFor = (tenant: string, lastEventId: string | null): GraphQLContext => {
-    const jobs = createJobService(pool, tenant, metrics, kinds);
+    const jobs = createJobService(pool, tenant, metrics, kinds, creates);
     return { jobs, live: createLiveService(jobs, hub), lastEventId };
   };
   const auth = createAuthenticator(config.auth.apiKeys);

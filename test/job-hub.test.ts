@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createDatabasePool, type DatabasePool } from '../src/db/pool.ts';
+import { createCreateBatcher } from '../src/jobs/create-batch.ts';
 import { createJobService } from '../src/jobs/job-service.ts';
 import { demoKinds } from '../src/kinds/demo.ts';
 import { createKindRegistry } from '../src/kinds/registry.ts';
@@ -35,7 +36,13 @@ afterAll(async () => {
 });
 
 test('a subscriber that stops reading holds at most MAX_QUEUE events, then gets the current state, ending with the final one', async () => {
-  const jobs = createJobService(pool, 'default', createMetrics(), createKindRegistry(demoKinds));
+  const jobs = createJobService(
+    pool,
+    'default',
+    createMetrics(),
+    createKindRegistry(demoKinds),
+    createCreateBatcher(pool, () => {}),
+  );
   const updates = createLiveService(jobs, hub);
   const job = await jobs.createJob({ kind: 'echo', input: {} });
   const stream = await updates.jobUpdated(job.id, null);
@@ -68,7 +75,13 @@ test('a subscriber that stops reading holds at most MAX_QUEUE events, then gets 
 });
 
 test('a subscriber that leaves before reading anything releases its watch', async () => {
-  const jobs = createJobService(pool, 'default', createMetrics(), createKindRegistry(demoKinds));
+  const jobs = createJobService(
+    pool,
+    'default',
+    createMetrics(),
+    createKindRegistry(demoKinds),
+    createCreateBatcher(pool, () => {}),
+  );
   const updates = createLiveService(jobs, hub);
   const job = await jobs.createJob({ kind: 'echo', input: {} });
   const before = hub.activeWatches();

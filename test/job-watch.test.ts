@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createDatabasePool, type DatabasePool } from '../src/db/pool.ts';
+import { createCreateBatcher } from '../src/jobs/create-batch.ts';
 import type { Job } from '../src/jobs/job.ts';
 import { findJobRevisions, listJobEventsAfter, listJobEventsAt, listJobEventsSince } from '../src/jobs/job-queries.ts';
 import { createJobService } from '../src/jobs/job-service.ts';
@@ -35,7 +36,14 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const service = () => createJobService(pool, TENANT, createMetrics(), createKindRegistry(demoKinds));
+const service = () =>
+  createJobService(
+    pool,
+    TENANT,
+    createMetrics(),
+    createKindRegistry(demoKinds),
+    createCreateBatcher(pool, () => {}),
+  );
 
 async function newJob(): Promise<Job> {
   return service().createJob({ kind: 'echo', input: {} });

@@ -95,6 +95,36 @@ describe('a kind with concurrency 1', () => {
     expect(slow.highest()).toBe(1);
   });
 
+  test('a job that ends when its claim found nothing else due runs no claim: one claim per job at a low rate', async () => {
+    const quick = gatedKind('quick');
+    quick.open();
+    await withApps(async (start) => {
+      // No poll during the test: only notifications and finished jobs wake the runner.
+      const app = await start(db.url, { runner: { concurrency: 4, pollIntervalMs: 600_000 } }, [quick.kind]);
+      const claims = async () => (await scrape(app.url)).value('jobql_runner_claims_total');
+      const settled = async () => {
+        let last = await claims();
+        await waitFor('the claims to stop', async () => {
+          await sleep(300);
+          const now = await claims();
+          if (now === last) return true;
+          last = now;
+          return undefined;
+        });
+        return last;
+      };
+      const before = await settled();
+      for (let n = 1; n <= 3; n++) {
+        await enqueue(db, 'quick', 1);
+        await waitFor(`job ${n} completed`, async () => (await statusCounts(db, 'quick')).completed === n || undefined);
+      }
+      // Each NOTIFY woke one claim, which took the job and found nothing else: no second claim to make sure,
+      // and none when the job ended (three statements per job before).
+      expect((await settled()) - before).toBe(3);
+    });
+    expect(quick.started()).toBe(3);
+  });
+
   test('is a per-process limit: two processes each run one of its jobs', async () => {
     const kindsOf = () => {
       const slow = gatedKind('slow', { concurrency: 1 });

@@ -4,7 +4,8 @@
 //      graphile-worker's addJob, pg-boss's send) and, as the ceiling, a trivial Yoga mutation of the same shape;
 //   2. drain: 20,000 pre-inserted no-op jobs run by 16 workers (jobql with 1, 2 and 3 processes of
 //      WORKER_CONCURRENCY=16; graphile-worker's default and batched modes; pg-boss 16 workers × batches of 16);
-//   3. pickup latency at 50 jobs/s: the create's now() → the claim's now(), both from the database clock.
+//   3. pickup latency at 50 jobs/s: the create's now() → the claim's now(), both from the database clock;
+//   4. jobql alone (the peers have no subscriptions): a job's completion delivered to 1,000 graphql-ws subscribers.
 // Each system gets a database of its own on the server (DATABASE_URL's, else an embedded one), created and dropped
 // by the run. Every figure is the median of BENCH_PEERS_ROUNDS rounds (default 3; systems interleaved within a
 // round) and is flagged when other processes used the CPUs meanwhile. At the end it prints the issue's ratios.
@@ -18,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { runMigrations } from '../../src/db/migrate.ts';
 import { type CpuShare, cpuShare, formatCpuShare, sampleCpu } from '../cpu-usage.ts';
+import { measureDelivery } from '../delivery.ts';
 import { createGraphQLClient, createJob, createJobBody, type GraphQLClient, percentile, runClosedLoop } from '../http-load.ts';
 import { runBench } from '../lifecycle.ts';
 import { benchPostgres } from '../postgres.ts';
@@ -34,6 +36,9 @@ const JOBQL_DRAIN_PROCESSES = [1, 2, 3];
 const PICKUP_RATE = 50;
 const PICKUP_JOBS = 250;
 const PICKUP_WARMUP = 20;
+/** Subscribers to one job and how many jobs each round completes (issue 13: p99 ≤ 50 ms at 1,000). */
+const DELIVERY_SUBSCRIBERS = 1000;
+const DELIVERY_JOBS = 5;
 const OTHERS_WARN_PERCENT = 20;
 const RUN_TIMEOUT_MS = 30 * 60_000;
 /** Starting three Node processes at once on a 2-core machine that others load can take half a minute. */
@@ -129,6 +134,7 @@ async function main(): Promise<void> {
   await measureCreates();
   await measureDrains();
   await measurePickups();
+  await measureDeliveries();
   report(version);
 }
 
@@ -399,6 +405,48 @@ async function pickupPeer(peer: Peer, round: number): Promise<{ latencies: numbe
   }
 }
 
+/** 4. A job's completion (one UPDATE) → each of 1,000 graphql-ws subscribers' COMPLETED event (bench/delivery.ts). */
+async function measureDeliveries(): Promise<void> {
+  log(
+    `4. delivery: a job's completion to ${DELIVERY_SUBSCRIBERS} graphql-ws subscribers, ${DELIVERY_JOBS} jobs per round, 1 API-only jobql process`,
+  );
+  for (let round = 1; round <= ROUNDS; round++) {
+    await jobqlDb.query('TRUNCATE jobs CASCADE');
+    await settle(null);
+    const server = await startServerProcess({
+      name: `delivery-r${round}`,
+      databaseUrl: databaseUrl(databases.jobql),
+      workerConcurrency: 0,
+      logDir,
+      execArgv: serverExecArgv,
+      startTimeoutMs: START_TIMEOUT_MS,
+    });
+    const client = createGraphQLClient(server.graphqlUrl, 1);
+    const body = createJobBody('echo', { n: 1 });
+    try {
+      const before = sampleCpu([server.pid], databases.jobql);
+      const delivery = await measureDelivery({
+        graphqlUrl: server.graphqlUrl,
+        db: jobqlDb,
+        createJob: () => createJob(client, body),
+        subscribers: DELIVERY_SUBSCRIBERS,
+        jobs: DELIVERY_JOBS,
+      });
+      const cpu = cpuShare(before, sampleCpu([server.pid], databases.jobql));
+      record('jobql delivery p50', delivery.p50);
+      record('jobql delivery p99', delivery.p99);
+      const flag = checkQuiet(`delivery round ${round}`, cpu);
+      log(
+        `   round ${round}: p50 ${ms(delivery.p50)}   p99 ${ms(delivery.p99)}   max ${ms(delivery.max)}   (${delivery.samples} deliveries; ${formatCpuShare(cpu)})${flag}`,
+      );
+    } finally {
+      client.close();
+      await server.stop();
+    }
+  }
+  log();
+}
+
 /** The issue's ratios, each with its goal, and the table for the README. */
 function report(version: string): void {
   const drain = (name: string) => figure(name);
@@ -441,6 +489,11 @@ function report(version: string): void {
       `goal ≤ 1: ${verdict(figure('jobql pickup p50') <= figure('graphile-worker pickup p50'))}`,
     ],
     ['pickup p99: jobql', ms(figure('jobql pickup p99')), `goal ≤ 10 ms: ${verdict(figure('jobql pickup p99') <= 10)}`],
+    [
+      `delivery p99 to ${DELIVERY_SUBSCRIBERS.toLocaleString('en-US')} subscribers: jobql`,
+      ms(figure('jobql delivery p99')),
+      `goal ≤ 50 ms: ${verdict(figure('jobql delivery p99') <= 50)}`,
+    ],
   ];
   log(`Ratios (medians of ${ROUNDS} rounds):`);
   for (const [what, value, goal] of lines) log(`  ${what.padEnd(50)} ${value.padStart(8)}   ${goal}`);
@@ -474,6 +527,9 @@ function report(version: string): void {
   );
   log(
     `| pickup p50 / p99 at ${PICKUP_RATE} jobs/s | ${pickup('jobql')} | ${pickup('graphile-worker')} (default mode) | ${pickup('pg-boss')} (NOTIFY on) | |`,
+  );
+  log(
+    `| completion → ${DELIVERY_SUBSCRIBERS.toLocaleString('en-US')} subscribers, p50 / p99 | ${ms(figure('jobql delivery p50'))} / ${ms(figure('jobql delivery p99'))} | (no subscriptions) | (no subscriptions) | |`,
   );
 }
 

@@ -28,3 +28,14 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Whether the server cancelled a statement at statement_timeout (SQLSTATE 57014). Unlike the other unavailable
+ * errors the server did answer, and the cause may be the statement's own wait (a lock held by a long transaction).
+ */
+export function isStatementTimeout(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if ((current as { code?: unknown }).code === '57014' || /due to a statement_timeout/.test(current.message)) return true;
+  }
+  return false;
+}

@@ -85,6 +85,36 @@ export async function insertJob(db: CommonQueryMethods, job: NewJob): Promise<Jo
 }
 
 /**
+ * Inserts several jobs in one statement and one commit (the group commit of createJob, create-batch.ts), each
+ * row exactly as insertJob writes it; a row whose idempotency key is taken, by an existing job or by an earlier
+ * row of the same statement, is skipped (ON CONFLICT DO NOTHING decides for each row in turn) and not returned.
+ * Callers match returned rows by id (they chose the ids). Each job gets its revision-1 event; the statement-level
+ * trigger (migration 009) announces them all in one NOTIFY (a few for a large batch), delivered at the one commit.
+ * Keyed rows go in (tenant, key) order: two such statements from different processes then wait on each other's
+ * keys in the same order and cannot deadlock; rows without a key conflict with nothing and keep their queue
+ * order. The inputs travel as JSON text (as in completeJobs).
+ */
+export async function insertJobs(db: CommonQueryMethods, jobs: readonly NewJob[]): Promise<readonly Job[]> {
+  if (jobs.length === 0) return [];
+  const column = (type: string, pick: (job: NewJob) => string | number | null) => sql.array(jobs.map(pick), type);
+  return db.any(sql.type(jobRow)`
+    /* insertJobs */
+    INSERT INTO jobs (id, tenant, kind, input, max_attempts, priority, run_at, timeout_ms, idempotency_key)
+    SELECT n.id, n.tenant, n.kind, n.input::jsonb, n.max_attempts, n.priority, coalesce(n.run_at::timestamptz, clock_timestamp()),
+      n.timeout_ms, n.idempotency_key
+    FROM unnest(
+      ${column('uuid', (job) => job.id)}, ${column('text', (job) => job.tenant)},
+      ${column('text', (job) => job.kind)}, ${column('text', (job) => JSON.stringify(job.input))},
+      ${column('int4', (job) => job.maxAttempts)}, ${column('int4', (job) => job.priority)},
+      ${column('text', (job) => job.runAt)}, ${column('int4', (job) => job.timeoutMs)},
+      ${column('text', (job) => job.idempotencyKey)}
+    ) WITH ORDINALITY AS n (id, tenant, kind, input, max_attempts, priority, run_at, timeout_ms, idempotency_key, ord)
+    ORDER BY CASE WHEN n.idempotency_key IS NULL THEN NULL ELSE n.tenant END, n.idempotency_key, n.ord
+    ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING ${jobColumns}`);
+}
+
+/**
  * The job holding an idempotency key, and whether it was created by the same request (kind and input). The
  * inputs are compared as jsonb, the form the row holds: how the client wrote the input (inline in the query
  * or as a variable), its key order and its number spelling (1.0 or 1) do not make it another input.

@@ -3,6 +3,7 @@ import type { CommonQueryMethods, DatabasePool } from 'slonik';
 import type { KindRegistry } from '../kinds/registry.ts';
 import { logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import type { CreateBatcher } from './create-batch.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { badUserInput, JobqlError } from './errors.ts';
 import type { Job, JobStatus, JsonValue } from './job.ts';
@@ -126,11 +127,16 @@ function checkRequest(kinds: KindRegistry, tenant: string, request: CreateJobReq
 }
 
 /**
- * Inserts a checked job; with an idempotency key already taken, returns the job that holds it, or fails with
+ * Inserts a checked job (by `insert`: createJob's group commit, or one statement in `db`, createJobs's
+ * transaction); with an idempotency key already taken, returns the job that holds it, or fails with
  * CONFLICT when that job was created with another kind or input (AIP-155: same request, same answer).
  */
-async function insertIdempotently(db: CommonQueryMethods, job: NewJob): Promise<Inserted> {
-  const inserted = await insertJob(db, job);
+async function insertIdempotently(
+  db: CommonQueryMethods,
+  job: NewJob,
+  insert: (job: NewJob) => Promise<Job | null> = (one) => insertJob(db, one),
+): Promise<Inserted> {
+  const inserted = await insert(job);
   if (inserted) return { job: inserted, inserted: true };
   const existing = await findJobByIdempotencyKey(db, job);
   if (!existing) throw new Error('idempotency key conflict without a holder');
@@ -219,12 +225,14 @@ async function historyPage(
 /**
  * The use cases for one tenant: it sees, creates and changes only its own jobs. `metrics` counts the jobs it
  * creates, the ones it ends (a queued job cancelled) and the ones it puts back in the queue (retryJob).
+ * `creates` is the process's one create batcher (create-batch.ts), shared by every tenant's service.
  */
 export function createJobService(
   pool: DatabasePool,
   tenant: string,
   metrics: Pick<Metrics, 'jobsCreated' | 'jobsEnded' | 'jobResubmitted'>,
   kinds: KindRegistry,
+  creates: CreateBatcher,
 ) {
   const recordCreated = (outcomes: readonly Inserted[]) => recordCreatedJobs(metrics, outcomes);
 
@@ -241,12 +249,16 @@ export function createJobService(
     listKinds: kinds.list,
 
     async createJob(request: CreateJobRequest): Promise<Job> {
-      const outcome = await insertIdempotently(pool, checkRequest(kinds, tenant, request, 'input'));
+      // Group commit: inserted together with the creates that arrive while another insert is in flight.
+      const outcome = await insertIdempotently(pool, checkRequest(kinds, tenant, request, 'input'), creates.insert);
       recordCreated([outcome]);
       return outcome.job;
     },
 
-    /** All or none, in one transaction; a bad item fails the batch with its index. Returned in order. */
+    /**
+     * All or none, in one transaction; a bad item fails the batch with its index. Returned in order. Not through
+     * the create batcher: its rows must commit or roll back together, in this request's own transaction.
+     */
     async createJobs(requests: readonly CreateJobRequest[]): Promise<Job[]> {
       if (requests.length < 1 || requests.length > MAX_BATCH) {
         throw badUserInput(`inputs must hold 1 to ${MAX_BATCH} jobs`, { argument: 'inputs' });

@@ -113,7 +113,12 @@ function jobMetrics(registers: Registers) {
     help: "Statements that wrote successful attempts' ends. Jobs finishing while one is in flight share the next one (group commit), so this grows slower than completed jobs under load.",
     registers,
   });
-  return { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup, claims, completionWrites };
+  const createWrites = new Counter({
+    name: 'jobql_create_writes_total',
+    help: 'Insert statements of createJob (the API and the library) that succeeded, one per batch or lone job. Creates arriving while one is in flight share the next one (group commit), so this grows slower than created jobs under load.',
+    registers,
+  });
+  return { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup, claims, completionWrites, createWrites };
 }
 
 /** What the GraphQL and HTTP layers record. */
@@ -233,7 +238,7 @@ export function createMetrics() {
   const registry = new Registry();
   const registers = [registry];
   const errorCode = boundedLabel(MAX_ERROR_CODES);
-  const { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup, claims, completionWrites } =
+  const { created, started, failedAttempts, finished, retried, resubmitted, runTime, pickup, claims, completionWrites, createWrites } =
     jobMetrics(registers);
   const { operations, operationTime, httpRequests } = apiMetrics(registers);
 
@@ -268,6 +273,11 @@ export function createMetrics() {
     /** The runner wrote `jobs` successful ends in one statement (whatever the claim guards let through). */
     completionWritten(jobs: number): void {
       if (jobs > 0) completionWrites.inc();
+    },
+
+    /** createJob inserted `jobs` jobs in one statement (idempotent replays among them too). */
+    createWritten(jobs: number): void {
+      if (jobs > 0) createWrites.inc();
     },
 
     /** A claimed attempt; `runAt` and `startedAt` are the row's run_at and started_at. */

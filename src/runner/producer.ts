@@ -7,8 +7,10 @@ import { logger } from '../logger.ts';
 import type { WorkerPresence } from './worker-session.ts';
 
 export type Producer = {
-  /** Claims into free slots now (a NOTIFY, a freed slot, the poll, a new session). */
+  /** Claims into free slots now (a NOTIFY, the poll, a new session). */
   wake: () => void;
+  /** A job ended here and freed its slot: claims again only if the last claim may have left due jobs behind. */
+  slotFreed: () => void;
   /** True while the last claim failed (for /readyz). */
   claimFailing: () => boolean;
   /** Stops the due timer; the runner's `stopping` already keeps the loop from claiming. */
@@ -42,6 +44,11 @@ export function createProducer(options: ProducerOptions): Producer {
   let fillAgain = false;
   let dueTimer: NodeJS.Timeout | null = null;
   let claimFailing = false;
+  // Whether the last claim may have left due jobs in the queue: it filled every free slot, a kind's concurrency
+  // held it back, or it failed. Otherwise nothing else was due when it ran, and any job that became due since
+  // comes with its own wake-up (a NOTIFY of a queued job, the due timer, the poll), so a freed slot need not
+  // ask again: at a low rate that is two statements saved per job, and no claim in the way of the next NOTIFY.
+  let backlog = true;
 
   const wake = () => {
     void fillSlots();
@@ -66,21 +73,27 @@ export function createProducer(options: ProducerOptions): Producer {
           const free = options.concurrency - options.runningCount();
           const wanted = claimableKinds(options, free);
           // Every kind here is at its limit: nothing to ask for. A job that ends wakes this loop again.
-          if (wanted.length === 0) break;
+          if (wanted.length === 0) {
+            backlog = true;
+            break;
+          }
           const jobs = await claimNextJobs(options.pool, workerId, free, wanted);
           options.onClaim();
+          const heldBack = wanted.length < options.kinds.length || wanted.some((kind) => kind.free < free);
+          backlog = jobs.length >= free || heldBack;
           // The claim keeps to `free` and each kind's share by construction; should it ever return more, this
           // process still never runs more than its limits: the excess goes back to the queue for anyone.
           const { fitting, excess } = splitExcess(jobs, free, wanted);
           for (const job of fitting) options.startJob(job, workerId);
           if (excess.length > 0) await releaseExcess(options.pool, excess, workerId, free);
-          if (jobs.length === 0) break;
+          if (jobs.length === 0 || !backlog) break;
         }
       } while (fillAgain && !options.stopping());
       if (!options.stopping() && options.runningCount() < options.concurrency) await armDueTimer();
       claimFailing = false;
     } catch (error) {
       claimFailing = true;
+      backlog = true;
       logger.error('claiming jobs failed; will retry at the next poll', { err: error });
     } finally {
       filling = false;
@@ -106,6 +119,9 @@ export function createProducer(options: ProducerOptions): Producer {
 
   return {
     wake,
+    slotFreed: () => {
+      if (backlog) wake();
+    },
     claimFailing: () => claimFailing,
     stop: () => {
       if (dueTimer) clearTimeout(dueTimer);

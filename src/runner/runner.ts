@@ -55,7 +55,7 @@ export type RunnerOptions = {
 
 /**
  * Runs queued jobs of the kinds it has handlers for, up to `concurrency` at once and up to each kind's own
- * `concurrency` of that kind (a finished job wakes the producer, so a kind at its limit is claimed for again). A job is started as soon as a NOTIFY says one was queued;
+ * `concurrency` of that kind (a finished job wakes the producer when the last claim may have left jobs behind, so a kind at its limit is claimed for again). A job is started as soon as a NOTIFY says one was queued;
  * a slow poll backs the notification up, since NOTIFY is only a hint. Correctness never depends on this
  * process's memory: claims are rows locked with SKIP LOCKED, and liveness is the worker session's advisory
  * lock and heartbeat (see worker-session.ts).
@@ -87,7 +87,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     const controller = new AbortController();
     const done = runJob(options, { job, workerId, controller, completions, stopping: () => stopping }).finally(() => {
       running.delete(job.id);
-      wake();
+      producer.slotFreed();
     });
     running.set(job.id, { kind: job.kind, controller, done });
   }
