@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import pg from 'pg';
 import { createDatabasePool, type DatabasePool } from '../src/db/pool.ts';
-import { completeJobs } from '../src/jobs/job-queries.ts';
+import { completeJobs, insertJobs as insertJobsBatch } from '../src/jobs/job-queries.ts';
 import { setLogLevel } from '../src/logger.ts';
 import { JOBS_CHANGED_CHANNEL, type JobChange, LEGACY_JOB_CHANGED_CHANNEL } from '../src/notify/change-payload.ts';
 import { type Listener, startListener } from '../src/notify/listener.ts';
@@ -158,6 +159,38 @@ describe('the triggers', () => {
       tenant: 'sql',
       cancel: false,
     });
+  });
+
+  test("a batch of creates (the create batcher's insertJobs) is one event per job and one notification for the batch", async () => {
+    const raw = await rawListener(db.url, JOBS_CHANGED_CHANNEL);
+    try {
+      const batch = Array.from({ length: 30 }, (_, i) => ({
+        id: randomUUID(),
+        tenant: i % 2 === 0 ? 'default' : 'other',
+        kind: 'echo',
+        input: { i },
+        maxAttempts: 1,
+        priority: 0,
+        runAt: null,
+        timeoutMs: null,
+        idempotencyKey: null,
+      }));
+      expect(await insertJobsBatch(pool, batch)).toHaveLength(30);
+      await waitFor('the notification', async () => (raw.payloads.length >= 1 ? true : undefined));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(raw.payloads).toHaveLength(1);
+      const entries = JSON.parse(raw.payloads[0] as string) as unknown[][];
+      expect(entries.map((entry) => entry[0]).sort()).toEqual(batch.map((job) => job.id).sort());
+      for (const entry of entries) expect(entry.slice(1)).toEqual([1, 'queued', 'echo', entry[4], 0]);
+      expect(new Set(entries.map((entry) => entry[4]))).toEqual(new Set(['default', 'other']));
+      const revisions = await revisionsById(
+        db,
+        batch.map((job) => job.id),
+      );
+      for (const job of batch) expect(revisions.get(job.id)).toEqual([1]);
+    } finally {
+      await raw.close();
+    }
   });
 
   test('the per-row channel of older versions is still heard (a rolling deploy before migration 009 is applied everywhere)', async () => {
