@@ -77,9 +77,11 @@ export type NewJob = {
 export async function insertJob(db: CommonQueryMethods, job: NewJob): Promise<Job | null> {
   return db.maybeOne(sql.type(jobRow)`
     /* insertJob */
-    INSERT INTO jobs (id, tenant, kind, input, max_attempts, priority, run_at, timeout_ms, idempotency_key)
-    VALUES (${job.id}, ${job.tenant}, ${job.kind}, ${sql.jsonb(job.input)}, ${job.maxAttempts}, ${job.priority},
-            coalesce(${job.runAt}::timestamptz, clock_timestamp()), ${job.timeoutMs}, ${job.idempotencyKey})
+    INSERT INTO jobs (id, tenant, kind, input, max_attempts, priority, created_at, run_at, timeout_ms, idempotency_key)
+    -- One reading of the clock for both: a job without runAt is due exactly when it was created.
+    SELECT ${job.id}, ${job.tenant}, ${job.kind}, ${sql.jsonb(job.input)}, ${job.maxAttempts}, ${job.priority},
+      clock.at, coalesce(${job.runAt}::timestamptz, clock.at), ${job.timeoutMs}, ${job.idempotencyKey}
+    FROM (SELECT clock_timestamp() AS at) AS clock
     ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING ${jobColumns}`);
 }
@@ -99,10 +101,11 @@ export async function insertJobs(db: CommonQueryMethods, jobs: readonly NewJob[]
   const column = (type: string, pick: (job: NewJob) => string | number | null) => sql.array(jobs.map(pick), type);
   return db.any(sql.type(jobRow)`
     /* insertJobs */
-    INSERT INTO jobs (id, tenant, kind, input, max_attempts, priority, run_at, timeout_ms, idempotency_key)
-    SELECT n.id, n.tenant, n.kind, n.input::jsonb, n.max_attempts, n.priority, coalesce(n.run_at::timestamptz, clock_timestamp()),
+    INSERT INTO jobs (id, tenant, kind, input, max_attempts, priority, created_at, run_at, timeout_ms, idempotency_key)
+    -- One reading of the clock for the batch: a job without runAt is due exactly when it was created.
+    SELECT n.id, n.tenant, n.kind, n.input::jsonb, n.max_attempts, n.priority, clock.at, coalesce(n.run_at::timestamptz, clock.at),
       n.timeout_ms, n.idempotency_key
-    FROM unnest(
+    FROM (SELECT clock_timestamp() AS at) AS clock, unnest(
       ${column('uuid', (job) => job.id)}, ${column('text', (job) => job.tenant)},
       ${column('text', (job) => job.kind)}, ${column('text', (job) => JSON.stringify(job.input))},
       ${column('int4', (job) => job.maxAttempts)}, ${column('int4', (job) => job.priority)},
