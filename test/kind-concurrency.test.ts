@@ -149,7 +149,7 @@ describe('the claim statement', () => {
     const rows = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${text}`, [...statement.values]);
     const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
     expect(plan).toMatch(/Index Scan using jobs_claim_kind_order_idx on jobs/);
-    expect(plan).toMatch(/Index Cond: \(kind = w\.kind\)/);
+    expect(plan).toMatch(/Index Cond: \(\(kind = w\.kind\) AND \(run_at <= \$\d+\)\)/);
     expect(plan).not.toMatch(/Seq Scan on jobs/);
     expect(plan).toMatch(/LockRows/);
   });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createPool, type DatabasePool, type Interceptor } from 'slonik';
 import {
+  claimNextJobs,
   countFinishedJobsPerMinute,
   countJobsByKindAndStatus,
   countQueueChangesPerMinute,
@@ -25,6 +26,8 @@ type PlanNode = {
   'Relation Name'?: string;
   'Index Name'?: string;
   'Rows Removed by Filter'?: number;
+  'Index Cond'?: string;
+  Filter?: string;
   Plans?: PlanNode[];
 };
 const plans = new Map<string, PlanNode>();
@@ -38,6 +41,8 @@ const explained: Record<string, string> = {
   countFinishedJobsPerMinute: 'FORMAT JSON',
   countQueueChangesPerMinute: 'FORMAT JSON',
   listJobHistory: 'FORMAT JSON',
+  // Analysed: it asks only for a kind with nothing due, so it changes nothing.
+  claimNextJobs: 'ANALYZE, FORMAT JSON',
 };
 
 const explainInterceptor: Interceptor = {
@@ -78,9 +83,9 @@ function expectIndexOnly(plan: PlanNode, table: string): void {
 beforeAll(async () => {
   db = await createTestDatabase();
   // Finished jobs of four kinds, created over the last day; failures and cancellations are all of kind echo,
-  // so FAILED sleep jobs are a rare combination of two common values. Then 1,000 queued jobs and 20 running,
-  // and an event per job, recorded when the job last changed. Triggers off: the events are written here, and
-  // nothing listens.
+  // so FAILED sleep jobs are a rare combination of two common values. Then 1,000 queued jobs, 1,000 echo jobs
+  // scheduled for later and 20 running, and an event per job, recorded when the job last changed. Triggers off:
+  // the events are written here, and nothing listens.
   await db.query(`
     SET session_replication_role = replica;
     INSERT INTO jobs (id, tenant, kind, status, input, error, error_code, attempt, worker_id, created_at, updated_at,
@@ -94,6 +99,8 @@ beforeAll(async () => {
       LATERAL (SELECT CASE WHEN kind = 'echo' AND n % 8 = 0 THEN 'failed'
                            WHEN kind = 'echo' AND n % 12 = 0 THEN 'cancelled' ELSE 'completed' END AS status) s;
     INSERT INTO jobs (id, kind, input) SELECT gen_random_uuid(), 'sleep', '{"ms": 1}' FROM generate_series(1, 1000);
+    INSERT INTO jobs (id, kind, input, run_at)
+    SELECT gen_random_uuid(), 'echo', '{}', now() + interval '1 hour' + n * interval '1 second' FROM generate_series(1, 1000) n;
     INSERT INTO jobs (id, kind, input, status, worker_id, started_at, attempt)
     SELECT gen_random_uuid(), 'sleep', '{"ms": 1}', 'running', 1, now(), 1 FROM generate_series(1, 20);
     INSERT INTO job_events (job_id, revision, status, attempt, updated_at, recorded_at)
@@ -135,6 +142,18 @@ for (const statuses of [['failed'], ['failed', 'cancelled']] as const) {
     expect(skipped).toBeLessThan(100);
   });
 }
+
+test('a claim with nothing due passes over the jobs scheduled for later in the index, without fetching them', async () => {
+  await claimNextJobs(pool, 1, 4, [{ kind: 'echo', free: 4, maxAttempts: 1, timeoutMs: null }]);
+  const scans = nodes(planOf('claimNextJobs')).filter((node) => node['Relation Name'] === 'jobs' && node['Index Name']);
+  const claimScan = scans.find((node) => node['Index Name'] === 'jobs_claim_kind_order_idx');
+  // "Due" bounds the index scan (the clock read once, as an InitPlan), so the 1,000 echo jobs not yet due are
+  // rejected in the index; with a bare clock_timestamp() each was fetched and removed by a Filter.
+  expect(claimScan?.['Index Cond']).toMatch(/^\(\(kind = w\.kind\) AND \(run_at <= \$\d+\)\)$/);
+  expect(claimScan?.Filter ?? '').not.toMatch(/clock_timestamp/);
+  expect(claimScan?.['Rows Removed by Filter'] ?? 0).toBe(0);
+  expect(scans.map((node) => node['Node Type'])).not.toContain('Seq Scan');
+});
 
 // A dashboard's numbers: unfinished jobs in full, finished ones over a recent window, the event log's window.
 test('jobStats reads unfinished jobs and the last hour of finished ones through indexes', async () => {

@@ -163,9 +163,22 @@ export type KindClaim = {
  * for that moment). The jobs are picked and locked in a MATERIALIZED CTE that runs exactly once, and the
  * UPDATE joins it: with `WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` the planner may run the
  * subquery once per outer row, each run skipping the rows the previous ones locked, and one claim took every
- * queued job. The outer status check re-runs on each locked row. Plan (test/kind-concurrency.test.ts):
+ * queued job. The outer status check re-runs on each locked row.
+ *
+ * "Due" is `run_at <= (SELECT clock_timestamp())`: the clock read once, as an InitPlan, which is a value an
+ * index condition can use. A bare clock_timestamp() is volatile, so it was a Filter on each row: every claim
+ * fetched from the heap every queued job of each kind it asked for, due or not (10,000 jobs scheduled for later
+ * cost each claim 270 buffers; now the index entries are checked in the index, 88 buffers; issue 13's scale
+ * of data). The clock is read when the scan starts, after the statement took its snapshot, so every job the
+ * claim can see whose run_at was its insert's clock (a job due when created) is due by it; now() would be the
+ * transaction's start, which comes before the snapshot (and, in a caller's transaction, long before).
+ * Within a kind the index is ordered by priority first, so the run_at bound cannot end the scan of the kind's
+ * range: jobs scheduled for later are still passed over, in the index only (see the README's "Scale of data"
+ * for what that costs and the level-by-level walk that would bound it). Plan (test/kind-concurrency.test.ts,
+ * test/large-table-plans.test.ts):
  *   Update on jobs -> Nested Loop -> CTE Scan on picked (Limit -> Sort -> Nested Loop -> Function Scan on unnest
- *     -> Limit -> LockRows -> Index Scan using jobs_claim_kind_order_idx, Index Cond: (kind = w.kind) …)
+ *     -> Limit -> LockRows -> Index Scan using jobs_claim_kind_order_idx
+ *          Index Cond: ((kind = w.kind) AND (run_at <= $0)) …)
  * The kind's defaults a job does not carry are filled in here, by a process that knows the kind: maxAttempts
  * for a job enqueued through SQL without one, and timeoutMs, so that every process (recovery included) reads
  * the same values from the row. Returned in claim order.
@@ -196,7 +209,7 @@ export async function claimNextJobs(
       )}::int[]) AS w (kind, free, default_max_attempts, default_timeout_ms)
       CROSS JOIN LATERAL (
         SELECT id, priority, run_at FROM jobs
-        WHERE status = 'queued' AND jobs.kind = w.kind AND run_at <= clock_timestamp()
+        WHERE status = 'queued' AND jobs.kind = w.kind AND run_at <= (SELECT clock_timestamp())
         ORDER BY priority DESC, run_at, id
         LIMIT w.free
         FOR UPDATE SKIP LOCKED
