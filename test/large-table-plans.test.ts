@@ -7,6 +7,7 @@ import {
   countQueueChangesPerMinute,
   countUnfinishedJobs,
   deleteFinishedJobs,
+  findNextRunAt,
   listJobHistory,
   listJobs,
   pruneJobEvents,
@@ -28,6 +29,8 @@ type PlanNode = {
   'Rows Removed by Filter'?: number;
   'Index Cond'?: string;
   Filter?: string;
+  'One-Time Filter'?: string;
+  'Actual Loops'?: number;
   Plans?: PlanNode[];
 };
 const plans = new Map<string, PlanNode>();
@@ -43,6 +46,7 @@ const explained: Record<string, string> = {
   listJobHistory: 'FORMAT JSON',
   // Analysed: it asks only for a kind with nothing due, so it changes nothing.
   claimNextJobs: 'ANALYZE, FORMAT JSON',
+  findNextRunAt: 'ANALYZE, FORMAT JSON',
 };
 
 const explainInterceptor: Interceptor = {
@@ -143,16 +147,32 @@ for (const statuses of [['failed'], ['failed', 'cancelled']] as const) {
   });
 }
 
-test('a claim with nothing due passes over the jobs scheduled for later in the index, without fetching them', async () => {
+test('a claim with nothing due reads one index entry per kind, not the jobs scheduled for later', async () => {
   await claimNextJobs(pool, 1, 4, [{ kind: 'echo', free: 4, maxAttempts: 1, timeoutMs: null }]);
-  const scans = nodes(planOf('claimNextJobs')).filter((node) => node['Relation Name'] === 'jobs' && node['Index Name']);
-  const claimScan = scans.find((node) => node['Index Name'] === 'jobs_claim_kind_order_idx');
-  // "Due" bounds the index scan (the clock read once, as an InitPlan), so the 1,000 echo jobs not yet due are
-  // rejected in the index; with a bare clock_timestamp() each was fetched and removed by a Filter.
+  const all = nodes(planOf('claimNextJobs'));
+  expect(all.filter((node) => node['Relation Name'] === 'jobs').map((node) => node['Node Type'])).not.toContain('Seq Scan');
+  // Whether anything of the kind is due: the earliest run_at of its queued jobs, from (status, kind, run_at).
+  const gate = all.find((node) => node['Index Name'] === 'jobs_unfinished_kind_idx');
+  expect(gate?.['Node Type']).toBe('Index Only Scan');
+  expect(gate?.['Index Cond']).toMatch(/^\(\(status = 'queued'::text\) AND \(kind = \$\d+\)/);
+  expect(all.some((node) => node['One-Time Filter'] !== undefined)).toBe(true);
+  // Nothing due, so the claim index is never read; when it is, "due" is in its Index Cond (the clock read once),
+  // so the echo jobs scheduled for later are passed over in the index, not fetched (a bare clock_timestamp()
+  // was a Filter, which fetched each of them).
+  const claimScan = all.find((node) => node['Index Name'] === 'jobs_claim_kind_order_idx');
+  expect(claimScan?.['Actual Loops']).toBe(0);
   expect(claimScan?.['Index Cond']).toMatch(/^\(\(kind = w\.kind\) AND \(run_at <= \$\d+\)\)$/);
   expect(claimScan?.Filter ?? '').not.toMatch(/clock_timestamp/);
-  expect(claimScan?.['Rows Removed by Filter'] ?? 0).toBe(0);
-  expect(scans.map((node) => node['Node Type'])).not.toContain('Seq Scan');
+});
+
+test("an idle runner's next due time is the first entry after now of each kind's range", async () => {
+  await findNextRunAt(pool, ['echo', 'sleep']);
+  const all = nodes(planOf('findNextRunAt'));
+  const scans = all.filter((node) => node['Relation Name'] === 'jobs');
+  expect(scans.map((node) => node['Index Name'])).toEqual(['jobs_unfinished_kind_idx']);
+  expect(scans[0]?.['Index Cond']).toMatch(/\(kind = k\.kind\) AND \(run_at > \$\d+\)/);
+  // The 1,000 due sleep jobs and the scheduled echo jobs after the first are not read.
+  expect(all.reduce((sum, node) => sum + (node['Rows Removed by Filter'] ?? 0), 0)).toBe(0);
 });
 
 // A dashboard's numbers: unfinished jobs in full, finished ones over a recent window, the event log's window.

@@ -165,20 +165,24 @@ export type KindClaim = {
  * subquery once per outer row, each run skipping the rows the previous ones locked, and one claim took every
  * queued job. The outer status check re-runs on each locked row.
  *
- * "Due" is `run_at <= (SELECT clock_timestamp())`: the clock read once, as an InitPlan, which is a value an
- * index condition can use. A bare clock_timestamp() is volatile, so it was a Filter on each row: every claim
- * fetched from the heap every queued job of each kind it asked for, due or not (10,000 jobs scheduled for later
- * cost each claim 270 buffers; now the index entries are checked in the index, 88 buffers; issue 13's scale
- * of data). The clock is read when the scan starts, after the statement took its snapshot, so every job the
- * claim can see whose run_at was its insert's clock (a job due when created) is due by it; now() would be the
- * transaction's start, which comes before the snapshot (and, in a caller's transaction, long before).
- * Within a kind the index is ordered by priority first, so the run_at bound cannot end the scan of the kind's
- * range: jobs scheduled for later are still passed over, in the index only (see the README's "Scale of data"
- * for what that costs and the level-by-level walk that would bound it). Plan (test/kind-concurrency.test.ts,
+ * "Due" is `run_at <= due_by`, the clock read once per statement (the `clock` CTE, read through InitPlans,
+ * which are values an index condition can use). It is read when the first scan starts, after the statement took
+ * its snapshot, so every job the claim can see whose run_at was its insert's clock (a job due when created) is
+ * due by it; now() would be the transaction's start, which comes before the snapshot (and, in a caller's
+ * transaction, long before). A bare clock_timestamp() (as before issue 13's scale of data) is volatile, so it
+ * was a Filter on each row: every claim fetched from the heap every queued job of each kind it asked for, due or
+ * not (10,000 jobs scheduled for later: 270 buffers per claim with nothing due). The claim index is ordered by
+ * priority first, so even as an index condition "due" cannot end the scan of a kind's range: the jobs scheduled
+ * for later would still be passed over, in the index (88 buffers). So each kind is first asked whether anything
+ * is due at all: the earliest run_at of its queued jobs, the first entry of its range of jobs_unfinished_kind_idx
+ * (status, kind, run_at), a One-Time Filter before the scan; with nothing due the claim index is not read
+ * (9 buffers for four kinds). With something due, the scan runs as before and still passes over the kind's jobs
+ * scheduled for later in the index until it has its `free` jobs. Plan (test/kind-concurrency.test.ts,
  * test/large-table-plans.test.ts):
  *   Update on jobs -> Nested Loop -> CTE Scan on picked (Limit -> Sort -> Nested Loop -> Function Scan on unnest
- *     -> Limit -> LockRows -> Index Scan using jobs_claim_kind_order_idx
- *          Index Cond: ((kind = w.kind) AND (run_at <= $0)) …)
+ *     -> Limit -> LockRows -> Result (One-Time Filter: ($min_run_at <= $due_by), the min an Index Only Scan of
+ *          jobs_unfinished_kind_idx, Index Cond: ((status = 'queued') AND (kind = $k) AND (run_at IS NOT NULL)))
+ *        -> Index Scan using jobs_claim_kind_order_idx, Index Cond: ((kind = w.kind) AND (run_at <= $due_by)) …)
  * The kind's defaults a job does not carry are filled in here, by a process that knows the kind: maxAttempts
  * for a job enqueued through SQL without one, and timeoutMs, so that every process (recovery included) reads
  * the same values from the row. Returned in claim order.
@@ -192,7 +196,8 @@ export async function claimNextJobs(
   if (limit <= 0 || kinds.length === 0) return [];
   const jobs = await db.any(sql.type(jobRow)`
     /* claimNextJobs */
-    WITH picked AS MATERIALIZED (
+    WITH clock AS (SELECT clock_timestamp() AS due_by),
+    picked AS MATERIALIZED (
       SELECT c.id AS picked_id, w.default_max_attempts, w.default_timeout_ms
       FROM unnest(${sql.array(
         kinds.map((k) => k.kind),
@@ -209,7 +214,10 @@ export async function claimNextJobs(
       )}::int[]) AS w (kind, free, default_max_attempts, default_timeout_ms)
       CROSS JOIN LATERAL (
         SELECT id, priority, run_at FROM jobs
-        WHERE status = 'queued' AND jobs.kind = w.kind AND run_at <= (SELECT clock_timestamp())
+        WHERE status = 'queued' AND jobs.kind = w.kind AND run_at <= (SELECT due_by FROM clock)
+          -- Anything of the kind due at all? One probe of jobs_unfinished_kind_idx; when not, the scan never runs.
+          AND (SELECT min(run_at) FROM jobs d WHERE d.status = 'queued' AND d.kind = w.kind)
+            <= (SELECT due_by FROM clock)
         ORDER BY priority DESC, run_at, id
         LIMIT w.free
         FOR UPDATE SKIP LOCKED
@@ -256,14 +264,26 @@ export async function releaseClaimedJobs(db: CommonQueryMethods, claims: readonl
 /**
  * When the next job of these kinds falls due (null: none scheduled), so an idle runner can sleep exactly that
  * long. Only later jobs of the kinds it may claim now count: a due job of a saturated kind, or one of a kind
- * this process does not run, must not keep it from waking for a later job it can take.
+ * this process does not run, must not keep it from waking for a later job it can take. Per kind, the first entry
+ * after the clock (read once, so that it bounds the scan) of its range of jobs_unfinished_kind_idx:
+ *   Aggregate -> Nested Loop -> Function Scan on unnest k
+ *     -> Limit -> Index Only Scan using jobs_unfinished_kind_idx on jobs
+ *          Index Cond: ((status = 'queued') AND (kind = k.kind) AND (run_at > $0))
+ * (a scan of (status, run_at) in run_at order passed over every due job of every kind, and fetched each, since
+ * a bare clock_timestamp() is a per-row Filter).
  */
 export async function findNextRunAt(db: CommonQueryMethods, kinds: readonly string[]): Promise<number | null> {
   if (kinds.length === 0) return null;
   return db.oneFirst(sql.type(z.object({ delayMs: z.number().nullable() }))`
     /* findNextRunAt */
-    SELECT (extract(epoch FROM min(run_at) - clock_timestamp()) * 1000)::float8 AS "delayMs"
-    FROM jobs WHERE status = 'queued' AND run_at > clock_timestamp() AND kind = ANY(${sql.array(kinds, 'text')})`);
+    SELECT (extract(epoch FROM min(next.run_at) - clock_timestamp()) * 1000)::float8 AS "delayMs"
+    FROM unnest(${sql.array(kinds, 'text')}::text[]) AS k (kind)
+    CROSS JOIN LATERAL (
+      SELECT run_at FROM jobs
+      WHERE status = 'queued' AND jobs.kind = k.kind AND run_at > (SELECT clock_timestamp())
+      ORDER BY run_at
+      LIMIT 1
+    ) next`);
 }
 
 // The finishing statements are guarded by the claim (worker and attempt) they were made under: if the job
@@ -621,8 +641,8 @@ export async function requeueFinishedJob(db: CommonQueryMethods, tenant: string,
 
 /**
  * For the metrics' gauges: unfinished jobs by what they wait for, across all tenants and processes. The
- * partial index jobs_unfinished_idx keeps this to the unfinished jobs; the finished history is never read:
- *   Aggregate -> Bitmap Heap Scan on jobs -> Bitmap Index Scan on jobs_unfinished_idx
+ * partial index jobs_unfinished_kind_idx keeps this to the unfinished jobs; the finished history is never read:
+ *   Aggregate -> Bitmap Heap Scan on jobs -> Bitmap Index Scan on jobs_unfinished_kind_idx
  *                  Recheck Cond: (status = ANY ('{queued,running}'))
  * The kinds live processes run (workers.kinds, one row per process) are gathered once, as an InitPlan, so a
  * due job whose kind none of them runs costs one array comparison. A scrape must not hold a connection while
@@ -860,7 +880,7 @@ export type KindStatusCount = z.infer<typeof kindStatusCount>;
  * index condition on now(), which is stable; clock_timestamp() would not be). With 50,000 finished jobs of two
  * tenants (test/large-table-plans.test.ts):
  *   Append -> Aggregate -> Bitmap Heap Scan on jobs (Filter: tenant = 'default')
- *                            -> Bitmap Index Scan on jobs_unfinished_idx
+ *                            -> Bitmap Index Scan on jobs_unfinished_kind_idx
  *          -> Aggregate -> Index Scan using jobs_finished_at_idx on jobs
  *                            Index Cond: (finished_at >= (now() - '01:00:00'))   Filter: (tenant = 'default')
  * It costs what the unfinished jobs and the window's finishes (of every tenant) cost, whatever the table's
@@ -963,7 +983,7 @@ export const MAX_QUEUE_DEPTH_EVENTS = 10_000;
  *   Limit -> Index Scan Backward using job_events_recorded_at_idx on job_events e
  *              Index Cond: (recorded_at >= (date_trunc('minute', now()) - '00:59:00'))
  *   then per event kept: SubPlan -> Index Scan using jobs_pkey on jobs j (and for a CANCELLED one, job_events_pkey)
- * and the QUEUED count from jobs_unfinished_idx, the oldest event and finished job from the first entry of
+ * and the QUEUED count from jobs_unfinished_kind_idx, the oldest event and finished job from the first entry of
  * job_events_recorded_at_idx and jobs_finished_at_idx.
  */
 export async function countQueueChangesPerMinute(db: CommonQueryMethods, tenant: string, minutes: number): Promise<QueueChanges> {
