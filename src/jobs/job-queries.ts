@@ -171,18 +171,26 @@ export type KindClaim = {
  * due by it; now() would be the transaction's start, which comes before the snapshot (and, in a caller's
  * transaction, long before). A bare clock_timestamp() (as before issue 13's scale of data) is volatile, so it
  * was a Filter on each row: every claim fetched from the heap every queued job of each kind it asked for, due or
- * not (10,000 jobs scheduled for later: 270 buffers per claim with nothing due). The claim index is ordered by
- * priority first, so even as an index condition "due" cannot end the scan of a kind's range: the jobs scheduled
- * for later would still be passed over, in the index (88 buffers). So each kind is first asked whether anything
- * is due at all: the earliest run_at of its queued jobs, the first entry of its range of jobs_unfinished_kind_idx
- * (status, kind, run_at), a One-Time Filter before the scan; with nothing due the claim index is not read
- * (9 buffers for four kinds). With something due, the scan runs as before and still passes over the kind's jobs
- * scheduled for later in the index until it has its `free` jobs. Plan (test/kind-concurrency.test.ts,
- * test/large-table-plans.test.ts):
+ * not (10,000 jobs scheduled for later: 270 buffers per claim). And the claim index is ordered by priority
+ * first, so even as an index condition "due" cannot end a scan of a kind's whole range: the jobs scheduled for
+ * later were still passed over, in the index (88 buffers), whenever fewer than `free` jobs were due.
+ *
+ * So a kind's queue is read one priority at a time, highest first: `levels` walks the distinct priorities of
+ * its queued jobs (one probe of jobs_claim_kind_order_idx each; usually one or two levels), and for each level
+ * the due jobs are a range bounded by the clock: (kind, priority, run_at <= due_by) in the claim index, or
+ * (status, kind, run_at <= due_by) in jobs_unfinished_kind_idx filtered on the priority, whichever the planner
+ * prices lower; neither reads a job scheduled for later (test/large-table-plans.test.ts). The kind's LIMIT stops
+ * the walk once it has its free count: the levels come out of the recursive CTE highest first, each level's jobs
+ * in (run_at, id) order, and the nested loop keeps that order, so the first `free` rows are the kind's first
+ * in claim order. An ORDER BY there would add a Sort that reads (and locks) every level's jobs first: the
+ * plan tests check that the statement's only Sort is the one across kinds. With 10,000 jobs of a kind
+ * scheduled for later, a claim reads about 20 buffers whether nothing or one job is due. Plan:
  *   Update on jobs -> Nested Loop -> CTE Scan on picked (Limit -> Sort -> Nested Loop -> Function Scan on unnest
- *     -> Limit -> LockRows -> Result (One-Time Filter: ($min_run_at <= $due_by), the min an Index Only Scan of
- *          jobs_unfinished_kind_idx, Index Cond: ((status = 'queued') AND (kind = $k) AND (run_at IS NOT NULL)))
- *        -> Index Scan using jobs_claim_kind_order_idx, Index Cond: ((kind = w.kind) AND (run_at <= $due_by)) …)
+ *     -> Limit -> Nested Loop -> CTE Scan on levels (Recursive Union: Index Only Scans of jobs_claim_kind_order_idx,
+ *                                                     Index Cond: ((kind = $k) AND (priority < levels.priority)))
+ *          -> Limit -> LockRows -> Incremental Sort -> Index Scan using jobs_unfinished_kind_idx
+ *               Index Cond: ((status = 'queued') AND (kind = w.kind) AND (run_at <= $due_by))
+ *               Filter: (priority = levels.priority))
  * The kind's defaults a job does not carry are filled in here, by a process that knows the kind: maxAttempts
  * for a job enqueued through SQL without one, and timeoutMs, so that every process (recovery included) reads
  * the same values from the row. Returned in claim order.
@@ -213,14 +221,23 @@ export async function claimNextJobs(
         'int4',
       )}::int[]) AS w (kind, free, default_max_attempts, default_timeout_ms)
       CROSS JOIN LATERAL (
-        SELECT id, priority, run_at FROM jobs
-        WHERE status = 'queued' AND jobs.kind = w.kind AND run_at <= (SELECT due_by FROM clock)
-          -- Anything of the kind due at all? One probe of jobs_unfinished_kind_idx; when not, the scan never runs.
-          AND (SELECT min(run_at) FROM jobs d WHERE d.status = 'queued' AND d.kind = w.kind)
-            <= (SELECT due_by FROM clock)
-        ORDER BY priority DESC, run_at, id
+        WITH RECURSIVE levels (priority) AS (
+          SELECT max(priority) FROM jobs WHERE status = 'queued' AND kind = w.kind
+          UNION ALL
+          SELECT (SELECT max(priority) FROM jobs WHERE status = 'queued' AND kind = w.kind AND priority < levels.priority)
+          FROM levels WHERE levels.priority IS NOT NULL
+        )
+        SELECT due.id, due.priority, due.run_at
+        FROM levels CROSS JOIN LATERAL (
+          SELECT id, priority, run_at FROM jobs
+          WHERE status = 'queued' AND jobs.kind = w.kind AND jobs.priority = levels.priority
+            AND run_at <= (SELECT due_by FROM clock)
+          ORDER BY priority DESC, run_at, id
+          LIMIT w.free
+          FOR UPDATE SKIP LOCKED
+        ) due
+        -- No ORDER BY: the levels come highest first and the nested loop keeps their order (see above).
         LIMIT w.free
-        FOR UPDATE SKIP LOCKED
       ) c
       ORDER BY c.priority DESC, c.run_at, c.id
       LIMIT ${limit}
