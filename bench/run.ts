@@ -6,7 +6,7 @@
 // `npm run bench -- large-table` runs that step alone.
 // Then the scale of data (bench/scale.ts): the claim, pickup, the jobs list, deep pages, GET /jobs/{id} and a
 // retention pass on BENCH_SCALE_JOBS finished jobs (default 1,000,000) + 1% queued, each as a ratio to the same
-// on a nearly empty table (goal: ≤ 2×). Seeding a million jobs takes a few minutes; `npm run bench -- scale`
+// on a nearly empty table (goal: ≤ 2×). Seeding a million jobs takes a minute or so; `npm run bench -- scale`
 // runs that step alone. Several step names may be given: `npm run bench -- large-table scale`.
 //
 // The PostgreSQL server is DATABASE_URL's (only its server is used: the run creates its own database there),
