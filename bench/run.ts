@@ -4,6 +4,10 @@
 // Then the statements that must stay cheap on a large table (bench/large-table.ts), on BENCH_LARGE_TABLE_JOBS
 // finished jobs (default 200,000; 1000000 is the size the README quotes, and adds a minute or two).
 // `npm run bench -- large-table` runs that step alone.
+// Then the scale of data (bench/scale.ts): the claim, pickup, the jobs list, deep pages, GET /jobs/{id} and a
+// retention pass on BENCH_SCALE_JOBS finished jobs (default 1,000,000) + 1% queued, each as a ratio to the same
+// on a nearly empty table (goal: ≤ 2×). Seeding a million jobs takes a minute or so; `npm run bench -- scale`
+// runs that step alone. Several step names may be given: `npm run bench -- large-table scale`.
 //
 // The PostgreSQL server is DATABASE_URL's (only its server is used: the run creates its own database there),
 // else an embedded PostgreSQL started for the run (bench/postgres.ts), as `npm start` does. Throughput is measured in rounds and reported as a median
@@ -24,6 +28,7 @@ import { createGraphQLClient, createJob, createJobBody, percentile, runClosedLoo
 import { measureLargeTable } from './large-table.ts';
 import { runBench } from './lifecycle.ts';
 import { benchPostgres } from './postgres.ts';
+import { measureScale } from './scale.ts';
 import { type ServerProcess, startServerProcess, stopAllServerProcesses, tail } from './server-process.ts';
 
 const REQUESTS = 3000;
@@ -48,9 +53,24 @@ const DRAIN_TIMEOUT_MS = 60_000;
 const OTHERS_WARN_PERCENT = 20;
 const LARGE_TABLE_JOBS = Number(process.env.BENCH_LARGE_TABLE_JOBS ?? 200_000);
 const LARGE_TABLE_QUEUED = Math.max(1000, Math.round(LARGE_TABLE_JOBS / 100));
-const LARGE_TABLE_ONLY = process.argv.slice(2).includes('large-table');
+const SCALE_JOBS = Number(process.env.BENCH_SCALE_JOBS ?? 1_000_000);
+const SCALE_QUEUED = Math.max(1000, Math.round(SCALE_JOBS / 100));
+/** The steps, in the order they run; naming some on the command line runs only those. */
+const STEPS = {
+  create: () => measureCreateJobThroughput(),
+  pickup: () => measurePickupLatency(),
+  drain: () => measureDrains([[16], [8, 8]]),
+  delivery: () => measureDeliveryLatency(),
+  'large-table': () => measureLargeTableStatements(), // late: it fills the table
+  scale: () => measureScaleOfData(),
+};
+const chosenSteps = process.argv.slice(2).filter((arg) => arg !== '--');
+for (const name of chosenSteps) {
+  if (!(name in STEPS)) throw new Error(`unknown bench step "${name}"; the steps are: ${Object.keys(STEPS).join(', ')}`);
+}
+const steps = Object.entries(STEPS).filter(([name]) => chosenSteps.length === 0 || chosenSteps.includes(name));
 /** The whole run is abandoned (servers stopped, database dropped) after this long; seeding takes its share. */
-const RUN_TIMEOUT_MS = 240_000 + Math.ceil(LARGE_TABLE_JOBS / 1_000_000) * 300_000;
+const RUN_TIMEOUT_MS = 240_000 + (Math.ceil(LARGE_TABLE_JOBS / 1_000_000) + Math.ceil(SCALE_JOBS / 1_000_000) * 2) * 300_000;
 
 type Row = { figure: string; parameters: string; result: string };
 const rows: Row[] = [];
@@ -116,14 +136,12 @@ async function main(): Promise<void> {
 
   await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(databaseName)}`);
   databaseCreated = true;
+  // Migrated and connected before any step, so that any of them can run alone.
+  await runMigrations(databaseUrl.toString());
+  await db.connect();
+  dbConnected = true;
 
-  if (!LARGE_TABLE_ONLY) {
-    await measureCreateJobThroughput();
-    await measurePickupLatency();
-    await measureDrains([[16], [8, 8]]);
-    await measureDeliveryLatency();
-  }
-  await measureLargeTableStatements();
+  for (const [, run] of steps) await run();
 
   const seconds = (performance.now() - runStarted) / 1000;
   if (disturbed.length > 0) {
@@ -141,19 +159,42 @@ async function main(): Promise<void> {
   for (const row of rows) log(`| ${row.figure} | ${row.parameters} | ${row.result} |`);
 }
 
-/** 5. The gauges, retention, pruning and rare lists on a large table (last: it fills the table). */
+/** 5. The gauges, retention, pruning and rare lists on a large table (late: it fills the table). */
 async function measureLargeTableStatements(): Promise<void> {
   log(
     `5. statements on a large table: ${LARGE_TABLE_JOBS.toLocaleString('en-US')} finished + ${LARGE_TABLE_QUEUED.toLocaleString('en-US')} queued jobs (BENCH_LARGE_TABLE_JOBS)`,
   );
-  await runMigrations(databaseUrl.toString());
-  if (!dbConnected) {
-    await db.connect();
-    dbConnected = true;
-  }
   rows.push(
     ...(await measureLargeTable({ db, databaseUrl: databaseUrl.toString(), finished: LARGE_TABLE_JOBS, queued: LARGE_TABLE_QUEUED, log })),
   );
+  log();
+}
+
+/** 6. Scale of data: each hot path on a large table against the same on a nearly empty one (goal ≤ 2×). */
+async function measureScaleOfData(): Promise<void> {
+  log(
+    `6. scale of data: ${SCALE_JOBS.toLocaleString('en-US')} finished + ${SCALE_QUEUED.toLocaleString('en-US')} scheduled jobs (BENCH_SCALE_JOBS) against 2,000 finished`,
+  );
+  const scale = await measureScale({
+    db,
+    databaseUrl: databaseUrl.toString(),
+    finished: SCALE_JOBS,
+    queued: SCALE_QUEUED,
+    logDir,
+    log,
+  });
+  const failed = scale.filter((row) => !row.pass);
+  log(
+    `   ${scale.length - failed.length} of ${scale.length} within 2×${failed.length > 0 ? `; over: ${failed.map((row) => row.figure).join(', ')}` : ''}`,
+  );
+  for (const row of scale) {
+    rows.push({
+      figure: `scale: ${row.figure}`,
+      parameters: `${SCALE_JOBS.toLocaleString('en-US')} finished + ${SCALE_QUEUED.toLocaleString('en-US')} scheduled jobs vs 2,000 finished, p50`,
+      result: `${row.large.toFixed(2)} ms vs ${row.empty.toFixed(2)} ms: ${row.ratio.toFixed(2)}× (${row.pass ? 'PASS' : 'FAIL'})`,
+    });
+  }
+  log();
 }
 
 /** 1. createJob over HTTP from 1, 16 and 64 closed-loop callers against one API-only server process. */
@@ -162,7 +203,6 @@ async function measureCreateJobThroughput(): Promise<void> {
     `1. createJob over HTTP (kind echo, input {"n":1}), ${REQUESTS} requests per level and round, ${CREATE_ROUNDS} rounds ` +
       `(levels interleaved), 1 server process, WORKER_CONCURRENCY=0`,
   );
-  // The first server also applies the migrations to the new database.
   const server = await startServerProcess({
     name: 'api',
     databaseUrl: databaseUrl.toString(),
@@ -170,8 +210,6 @@ async function measureCreateJobThroughput(): Promise<void> {
     logDir,
     execArgv: serverExecArgv,
   });
-  await db.connect();
-  dbConnected = true;
   const body = createJobBody('echo', { n: 1 });
 
   const warmupClient = createGraphQLClient(server.graphqlUrl, 16);

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import type { CommonQueryMethods } from 'slonik';
+import { createDatabasePool } from '../src/db/pool.ts';
 import { claimNextJobs } from '../src/jobs/job-queries.ts';
 import { startTestApp, type TestApp } from './helpers/app.ts';
 import { insertJobs, type TestDatabase, useTestDatabase } from './helpers/database.ts';
@@ -178,10 +179,38 @@ describe('the claim statement', () => {
     const text = statement.sql.replaceAll('$slonik_', '$');
     const rows = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${text}`, [...statement.values]);
     const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
-    expect(plan).toMatch(/Index Scan using jobs_claim_kind_order_idx on jobs/);
-    expect(plan).toMatch(/Index Cond: \(kind = w\.kind\)/);
+    // Per kind and priority level, the due jobs: a range of that kind in one of the indexes that start with it.
+    expect(plan).toMatch(/Index Only Scan using jobs_claim_kind_order_idx on jobs/);
+    expect(plan).toMatch(/Index Scan using (jobs_claim_kind_order_idx|jobs_unfinished_kind_idx) on jobs/);
+    expect(plan).toMatch(/Index Cond: \(.*\(kind = w\.kind\).* AND \(run_at <= \$\d+\)\)/);
     expect(plan).not.toMatch(/Seq Scan on jobs/);
     expect(plan).toMatch(/LockRows/);
+  });
+});
+
+describe('the claim across priority levels', () => {
+  const db = useTestDatabase();
+
+  test("takes a kind's due jobs highest priority first, FIFO within one, up to its share, never one not yet due", async () => {
+    // Inserted out of order; the jobs scheduled for later have the highest priorities.
+    await db.query(
+      `INSERT INTO jobs (id, kind, input, priority, run_at)
+       SELECT gen_random_uuid(), 'levels', jsonb_build_object('name', name), priority, now() + due * interval '1 second'
+       FROM (VALUES ('low-1', -3, -5), ('mid-1', 0, -4), ('high-1', 5, -3), ('mid-2', 0, -2), ('high-2', 5, -1),
+                    ('later', 100, 3600), ('later-mid', 0, 3600)) AS j (name, priority, due)`,
+    );
+    const pool = await createDatabasePool(db.url, 1);
+    try {
+      const claim = async (free: number) =>
+        (await claimNextJobs(pool, 1, free, [{ kind: 'levels', free, maxAttempts: 1, timeoutMs: null }])).map(
+          (job) => (job.input as { name: string }).name,
+        );
+      expect(await claim(3)).toEqual(['high-1', 'high-2', 'mid-1']);
+      expect(await claim(10)).toEqual(['mid-2', 'low-1']);
+      expect(await claim(10)).toEqual([]);
+    } finally {
+      await pool.end();
+    }
   });
 });
 

@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createPool, type DatabasePool, type Interceptor } from 'slonik';
 import {
+  claimNextJobs,
   countFinishedJobsPerMinute,
   countJobsByKindAndStatus,
   countQueueChangesPerMinute,
   countUnfinishedJobs,
   deleteFinishedJobs,
+  findNextRunAt,
   listJobHistory,
   listJobs,
   pruneJobEvents,
@@ -25,6 +27,8 @@ type PlanNode = {
   'Relation Name'?: string;
   'Index Name'?: string;
   'Rows Removed by Filter'?: number;
+  'Index Cond'?: string;
+  Filter?: string;
   Plans?: PlanNode[];
 };
 const plans = new Map<string, PlanNode>();
@@ -38,6 +42,9 @@ const explained: Record<string, string> = {
   countFinishedJobsPerMinute: 'FORMAT JSON',
   countQueueChangesPerMinute: 'FORMAT JSON',
   listJobHistory: 'FORMAT JSON',
+  // Analysed: it asks only for a kind with nothing due, so it changes nothing.
+  claimNextJobs: 'ANALYZE, FORMAT JSON',
+  findNextRunAt: 'ANALYZE, FORMAT JSON',
 };
 
 const explainInterceptor: Interceptor = {
@@ -78,9 +85,9 @@ function expectIndexOnly(plan: PlanNode, table: string): void {
 beforeAll(async () => {
   db = await createTestDatabase();
   // Finished jobs of four kinds, created over the last day; failures and cancellations are all of kind echo,
-  // so FAILED sleep jobs are a rare combination of two common values. Then 1,000 queued jobs and 20 running,
-  // and an event per job, recorded when the job last changed. Triggers off: the events are written here, and
-  // nothing listens.
+  // so FAILED sleep jobs are a rare combination of two common values. Then 1,000 queued jobs, 1,000 echo jobs
+  // scheduled for later and 20 running, and an event per job, recorded when the job last changed. Triggers off:
+  // the events are written here, and nothing listens.
   await db.query(`
     SET session_replication_role = replica;
     INSERT INTO jobs (id, tenant, kind, status, input, error, error_code, attempt, worker_id, created_at, updated_at,
@@ -94,6 +101,8 @@ beforeAll(async () => {
       LATERAL (SELECT CASE WHEN kind = 'echo' AND n % 8 = 0 THEN 'failed'
                            WHEN kind = 'echo' AND n % 12 = 0 THEN 'cancelled' ELSE 'completed' END AS status) s;
     INSERT INTO jobs (id, kind, input) SELECT gen_random_uuid(), 'sleep', '{"ms": 1}' FROM generate_series(1, 1000);
+    INSERT INTO jobs (id, kind, input, run_at)
+    SELECT gen_random_uuid(), 'echo', '{}', now() + interval '1 hour' + n * interval '1 second' FROM generate_series(1, 1000) n;
     INSERT INTO jobs (id, kind, input, status, worker_id, started_at, attempt)
     SELECT gen_random_uuid(), 'sleep', '{"ms": 1}', 'running', 1, now(), 1 FROM generate_series(1, 20);
     INSERT INTO job_events (job_id, revision, status, attempt, updated_at, recorded_at)
@@ -135,6 +144,36 @@ for (const statuses of [['failed'], ['failed', 'cancelled']] as const) {
     expect(skipped).toBeLessThan(100);
   });
 }
+
+test('a claim reads only due jobs, a priority level at a time, not the jobs scheduled for later', async () => {
+  await claimNextJobs(pool, 1, 4, [{ kind: 'echo', free: 4, maxAttempts: 1, timeoutMs: null }]);
+  const all = nodes(planOf('claimNextJobs'));
+  const scans = all.filter((node) => node['Relation Name'] === 'jobs');
+  expect(scans.map((node) => node['Node Type'])).not.toContain('Seq Scan');
+  expect(all.map((node) => node['Node Type'])).toContain('Recursive Union');
+  // Each level's due jobs: a range of the kind bounded by the clock (read once, so an index condition can use
+  // it), in either index that starts with the kind. The 1,000 echo jobs scheduled for later are not read: a
+  // bare clock_timestamp() was a Filter, which fetched each of them.
+  const due = scans.filter((node) => node['Index Cond']?.includes('run_at <='));
+  expect(due.length).toBeGreaterThan(0);
+  for (const node of due) {
+    expect(['jobs_claim_kind_order_idx', 'jobs_unfinished_kind_idx']).toContain(node['Index Name']);
+    expect(node['Index Cond']).toMatch(/\(kind = w\.kind\).* AND \(run_at <= \$\d+\)\)$/);
+  }
+  expect(all.reduce((sum, node) => sum + (node['Rows Removed by Filter'] ?? 0), 0)).toBe(0);
+  // The only Sort is the one across kinds: within a kind the walk keeps claim order and stops at its LIMIT.
+  expect(all.filter((node) => node['Node Type'] === 'Sort')).toHaveLength(1);
+});
+
+test("an idle runner's next due time is the first entry after now of each kind's range", async () => {
+  await findNextRunAt(pool, ['echo', 'sleep']);
+  const all = nodes(planOf('findNextRunAt'));
+  const scans = all.filter((node) => node['Relation Name'] === 'jobs');
+  expect(scans.map((node) => node['Index Name'])).toEqual(['jobs_unfinished_kind_idx']);
+  expect(scans[0]?.['Index Cond']).toMatch(/\(kind = k\.kind\) AND \(run_at > \$\d+\)/);
+  // The 1,000 due sleep jobs and the scheduled echo jobs after the first are not read.
+  expect(all.reduce((sum, node) => sum + (node['Rows Removed by Filter'] ?? 0), 0)).toBe(0);
+});
 
 // A dashboard's numbers: unfinished jobs in full, finished ones over a recent window, the event log's window.
 test('jobStats reads unfinished jobs and the last hour of finished ones through indexes', async () => {

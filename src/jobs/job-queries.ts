@@ -196,9 +196,35 @@ export type KindClaim = {
  * for that moment). The jobs are picked and locked in a MATERIALIZED CTE that runs exactly once, and the
  * UPDATE joins it: with `WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` the planner may run the
  * subquery once per outer row, each run skipping the rows the previous ones locked, and one claim took every
- * queued job. The outer status check re-runs on each locked row. Plan (test/kind-concurrency.test.ts):
+ * queued job. The outer status check re-runs on each locked row.
+ *
+ * "Due" is `run_at <= due_by`, the clock read once per statement (the `clock` CTE, read through InitPlans,
+ * which are values an index condition can use). It is read when the first scan starts, after the statement took
+ * its snapshot, so every job the claim can see whose run_at was its insert's clock (a job due when created) is
+ * due by it; now() would be the transaction's start, which comes before the snapshot (and, in a caller's
+ * transaction, long before). A bare clock_timestamp() (as before issue 13's scale of data) is volatile, so it
+ * was a Filter on each row: every claim fetched from the heap every queued job of each kind it asked for, due or
+ * not (10,000 jobs scheduled for later: 282 buffers per claim). And the claim index is ordered by priority
+ * first, so even as an index condition "due" cannot end a scan of a kind's whole range: the jobs scheduled for
+ * later were still passed over, in the index (88 buffers), whenever fewer than `free` jobs were due.
+ *
+ * So a kind's queue is read one priority at a time, highest first: `levels` walks the distinct priorities of
+ * its queued jobs (one probe of jobs_claim_kind_order_idx each; usually one or two levels), and for each level
+ * the due jobs are a range bounded by the clock: (kind, priority, run_at <= due_by) in the claim index, or
+ * (status, kind, run_at <= due_by) in jobs_unfinished_kind_idx filtered on the priority, whichever the planner
+ * prices lower; neither reads a job scheduled for later (test/large-table-plans.test.ts). The kind's LIMIT stops
+ * the walk once it has its free count: the levels come out of the recursive CTE highest first, each level's jobs
+ * in (run_at, id) order, and the nested loop keeps that order, so the first `free` rows are the kind's first
+ * in claim order. An ORDER BY there would add a Sort that reads (and locks) every level's jobs first: the
+ * plan tests check that the statement's only Sort is the one across kinds. With 10,000 jobs of a kind
+ * scheduled for later, a claim for four kinds reads 36 buffers with nothing due, 38 with one (282 with the bare
+ * clock_timestamp(), 88 with the clock as an index condition alone). Plan:
  *   Update on jobs -> Nested Loop -> CTE Scan on picked (Limit -> Sort -> Nested Loop -> Function Scan on unnest
- *     -> Limit -> LockRows -> Index Scan using jobs_claim_kind_order_idx, Index Cond: (kind = w.kind) …)
+ *     -> Limit -> Nested Loop -> CTE Scan on levels (Recursive Union: Index Only Scans of jobs_claim_kind_order_idx,
+ *                                                     Index Cond: ((kind = $k) AND (priority < levels.priority)))
+ *          -> Limit -> LockRows -> Incremental Sort -> Index Scan using jobs_unfinished_kind_idx
+ *               Index Cond: ((status = 'queued') AND (kind = w.kind) AND (run_at <= $due_by))
+ *               Filter: (priority = levels.priority))
  * The kind's defaults a job does not carry are filled in here, by a process that knows the kind: maxAttempts
  * for a job enqueued through SQL without one, and timeoutMs, so that every process (recovery included) reads
  * the same values from the row. Returned in claim order.
@@ -212,7 +238,8 @@ export async function claimNextJobs(
   if (limit <= 0 || kinds.length === 0) return [];
   const jobs = await db.any(sql.type(jobRow)`
     /* claimNextJobs */
-    WITH picked AS MATERIALIZED (
+    WITH clock AS (SELECT clock_timestamp() AS due_by),
+    picked AS MATERIALIZED (
       SELECT c.id AS picked_id, w.default_max_attempts, w.default_timeout_ms
       FROM unnest(${sql.array(
         kinds.map((k) => k.kind),
@@ -228,11 +255,23 @@ export async function claimNextJobs(
         'int4',
       )}::int[]) AS w (kind, free, default_max_attempts, default_timeout_ms)
       CROSS JOIN LATERAL (
-        SELECT id, priority, run_at FROM jobs
-        WHERE status = 'queued' AND jobs.kind = w.kind AND run_at <= clock_timestamp()
-        ORDER BY priority DESC, run_at, id
+        WITH RECURSIVE levels (priority) AS (
+          SELECT max(priority) FROM jobs WHERE status = 'queued' AND kind = w.kind
+          UNION ALL
+          SELECT (SELECT max(priority) FROM jobs WHERE status = 'queued' AND kind = w.kind AND priority < levels.priority)
+          FROM levels WHERE levels.priority IS NOT NULL
+        )
+        SELECT due.id, due.priority, due.run_at
+        FROM levels CROSS JOIN LATERAL (
+          SELECT id, priority, run_at FROM jobs
+          WHERE status = 'queued' AND jobs.kind = w.kind AND jobs.priority = levels.priority
+            AND run_at <= (SELECT due_by FROM clock)
+          ORDER BY priority DESC, run_at, id
+          LIMIT w.free
+          FOR UPDATE SKIP LOCKED
+        ) due
+        -- No ORDER BY: the levels come highest first and the nested loop keeps their order (see above).
         LIMIT w.free
-        FOR UPDATE SKIP LOCKED
       ) c
       ORDER BY c.priority DESC, c.run_at, c.id
       LIMIT ${limit}
@@ -276,14 +315,26 @@ export async function releaseClaimedJobs(db: CommonQueryMethods, claims: readonl
 /**
  * When the next job of these kinds falls due (null: none scheduled), so an idle runner can sleep exactly that
  * long. Only later jobs of the kinds it may claim now count: a due job of a saturated kind, or one of a kind
- * this process does not run, must not keep it from waking for a later job it can take.
+ * this process does not run, must not keep it from waking for a later job it can take. Per kind, the first entry
+ * after the clock (read once, so that it bounds the scan) of its range of jobs_unfinished_kind_idx:
+ *   Aggregate -> Nested Loop -> Function Scan on unnest k
+ *     -> Limit -> Index Only Scan using jobs_unfinished_kind_idx on jobs
+ *          Index Cond: ((status = 'queued') AND (kind = k.kind) AND (run_at > $0))
+ * (a scan of (status, run_at) in run_at order passed over every due job of every kind, and fetched each, since
+ * a bare clock_timestamp() is a per-row Filter).
  */
 export async function findNextRunAt(db: CommonQueryMethods, kinds: readonly string[]): Promise<number | null> {
   if (kinds.length === 0) return null;
   return db.oneFirst(sql.type(z.object({ delayMs: z.number().nullable() }))`
     /* findNextRunAt */
-    SELECT (extract(epoch FROM min(run_at) - clock_timestamp()) * 1000)::float8 AS "delayMs"
-    FROM jobs WHERE status = 'queued' AND run_at > clock_timestamp() AND kind = ANY(${sql.array(kinds, 'text')})`);
+    SELECT (extract(epoch FROM min(next.run_at) - clock_timestamp()) * 1000)::float8 AS "delayMs"
+    FROM unnest(${sql.array(kinds, 'text')}::text[]) AS k (kind)
+    CROSS JOIN LATERAL (
+      SELECT run_at FROM jobs
+      WHERE status = 'queued' AND jobs.kind = k.kind AND run_at > (SELECT clock_timestamp())
+      ORDER BY run_at
+      LIMIT 1
+    ) next`);
 }
 
 // The finishing statements are guarded by the claim (worker and attempt) they were made under: if the job
@@ -642,8 +693,8 @@ export async function requeueFinishedJob(db: CommonQueryMethods, tenant: string,
 
 /**
  * For the metrics' gauges: unfinished jobs by what they wait for, across all tenants and processes. The
- * partial index jobs_unfinished_idx keeps this to the unfinished jobs; the finished history is never read:
- *   Aggregate -> Bitmap Heap Scan on jobs -> Bitmap Index Scan on jobs_unfinished_idx
+ * partial index jobs_unfinished_kind_idx keeps this to the unfinished jobs; the finished history is never read:
+ *   Aggregate -> Bitmap Heap Scan on jobs -> Bitmap Index Scan on jobs_unfinished_kind_idx
  *                  Recheck Cond: (status = ANY ('{queued,running}'))
  * The kinds live processes run (workers.kinds, one row per process) are gathered once, as an InitPlan, so a
  * due job whose kind none of them runs costs one array comparison. A scrape must not hold a connection while
@@ -881,7 +932,7 @@ export type KindStatusCount = z.infer<typeof kindStatusCount>;
  * index condition on now(), which is stable; clock_timestamp() would not be). With 50,000 finished jobs of two
  * tenants (test/large-table-plans.test.ts):
  *   Append -> Aggregate -> Bitmap Heap Scan on jobs (Filter: tenant = 'default')
- *                            -> Bitmap Index Scan on jobs_unfinished_idx
+ *                            -> Bitmap Index Scan on jobs_unfinished_kind_idx
  *          -> Aggregate -> Index Scan using jobs_finished_at_idx on jobs
  *                            Index Cond: (finished_at >= (now() - '01:00:00'))   Filter: (tenant = 'default')
  * It costs what the unfinished jobs and the window's finishes (of every tenant) cost, whatever the table's
@@ -984,7 +1035,7 @@ export const MAX_QUEUE_DEPTH_EVENTS = 10_000;
  *   Limit -> Index Scan Backward using job_events_recorded_at_idx on job_events e
  *              Index Cond: (recorded_at >= (date_trunc('minute', now()) - '00:59:00'))
  *   then per event kept: SubPlan -> Index Scan using jobs_pkey on jobs j (and for a CANCELLED one, job_events_pkey)
- * and the QUEUED count from jobs_unfinished_idx, the oldest event and finished job from the first entry of
+ * and the QUEUED count from jobs_unfinished_kind_idx, the oldest event and finished job from the first entry of
  * job_events_recorded_at_idx and jobs_finished_at_idx.
  */
 export async function countQueueChangesPerMinute(db: CommonQueryMethods, tenant: string, minutes: number): Promise<QueueChanges> {
