@@ -349,17 +349,22 @@ async function measurePickups(): Promise<void> {
   log();
 }
 
-async function pickupJobql(round: number): Promise<{ latencies: number[]; cpu: CpuShare }> {
+/** One jobql server process on an emptied jobs table, once the machine has settled. */
+async function startOnEmptyTable(name: string, workerConcurrency: number): Promise<ServerProcess> {
   await jobqlDb.query('TRUNCATE jobs CASCADE');
   await settle(null);
-  const server = await startServerProcess({
-    name: `pickup-r${round}`,
+  return startServerProcess({
+    name,
     databaseUrl: databaseUrl(databases.jobql),
-    workerConcurrency: WORKERS,
+    workerConcurrency,
     logDir,
     execArgv: serverExecArgv,
     startTimeoutMs: START_TIMEOUT_MS,
   });
+}
+
+async function pickupJobql(round: number): Promise<{ latencies: number[]; cpu: CpuShare }> {
+  const server = await startOnEmptyTable(`pickup-r${round}`, WORKERS);
   const client = createGraphQLClient(server.graphqlUrl, 1);
   const body = createJobBody('echo', { n: 1 });
   try {
@@ -411,16 +416,7 @@ async function measureDeliveries(): Promise<void> {
     `4. delivery: a job's completion to ${DELIVERY_SUBSCRIBERS} graphql-ws subscribers, ${DELIVERY_JOBS} jobs per round, 1 API-only jobql process`,
   );
   for (let round = 1; round <= ROUNDS; round++) {
-    await jobqlDb.query('TRUNCATE jobs CASCADE');
-    await settle(null);
-    const server = await startServerProcess({
-      name: `delivery-r${round}`,
-      databaseUrl: databaseUrl(databases.jobql),
-      workerConcurrency: 0,
-      logDir,
-      execArgv: serverExecArgv,
-      startTimeoutMs: START_TIMEOUT_MS,
-    });
+    const server = await startOnEmptyTable(`delivery-r${round}`, 0);
     const client = createGraphQLClient(server.graphqlUrl, 1);
     const body = createJobBody('echo', { n: 1 });
     try {
