@@ -18,8 +18,13 @@ const messages = [
   /^Client has encountered a connection error and is not queryable$/,
 ];
 
+/** The error and the errors it was caused by, at most five deep (slonik and pg wrap one another's). */
+function* causes(error: unknown): Generator<Error> {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) yield current;
+}
+
 export function isDatabaseUnavailable(error: unknown): boolean {
-  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+  for (const current of causes(error)) {
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string' && (socketCodes.has(code) || sqlStates.has(code) || code.startsWith('08'))) return true;
     if (messages.some((pattern) => pattern.test(current.message))) return true;
@@ -34,7 +39,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
  * errors the server did answer, and the cause may be the statement's own wait (a lock held by a long transaction).
  */
 export function isStatementTimeout(error: unknown): boolean {
-  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+  for (const current of causes(error)) {
     if ((current as { code?: unknown }).code === '57014' || /due to a statement_timeout/.test(current.message)) return true;
   }
   return false;

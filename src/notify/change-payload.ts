@@ -44,16 +44,20 @@ export function parseJobChanges(channel: string, payload: string | undefined): J
 function fromEntry(entry: unknown): JobChange | null {
   if (!Array.isArray(entry) || entry.length < 6) return null;
   const [id, revision, status, kind, tenant, cancel] = entry as unknown[];
-  if (typeof id !== 'string' || typeof revision !== 'number' || typeof status !== 'string') return null;
-  if (typeof kind !== 'string' || typeof tenant !== 'string') return null;
-  return { id, revision, status, kind, tenant, cancel: cancel === 1 || cancel === true };
+  return checked({ id, revision, status, kind, tenant }, cancel === 1 || cancel === true);
 }
 
 /** `{ id, revision, status, kind, tenant, cancel }`, as jobs_record_change (migrations 002–004) wrote it. */
 function fromLegacyObject(value: unknown): JobChange | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const { id, revision, status, kind, tenant, cancel } = value as Record<string, unknown>;
+  return checked({ id, revision, status, kind, tenant }, cancel === true);
+}
+
+/** The change, if each field has the type the triggers write; else null. */
+function checked(fields: Record<keyof Omit<JobChange, 'cancel'>, unknown>, cancel: boolean): JobChange | null {
+  const { id, revision, status, kind, tenant } = fields;
   if (typeof id !== 'string' || typeof revision !== 'number' || typeof status !== 'string') return null;
   if (typeof kind !== 'string' || typeof tenant !== 'string') return null;
-  return { id, revision, status, kind, tenant, cancel: cancel === true };
+  return { id, revision, status, kind, tenant, cancel };
 }
